@@ -1,0 +1,444 @@
+/* bench_nn.c - speed of the C engine on one architecture.
+ *
+ *   build/bench/bench_nn [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
+ *
+ * Prints "key value" lines (lines starting with '#' are comments) that
+ * bench/run.sh turns into a table next to bench/torch_bench.py's figures:
+ * forward FLOPs per image, SGEMM GFLOP/s with 1 and 2 threads, batch-1
+ * latency and batch-64 throughput with 1 thread, training throughput with 2
+ * threads, and efficiency = achieved FLOP/s / SGEMM FLOP/s. Never fails on
+ * timing; exits non-zero only when the model cannot be built or run.
+ *
+ * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it is loaded.
+ * The environment may force Haswell kernels (half speed on AVX-512), so
+ * unless --keep-openblas-env or EMOTIOND_BENCH_KEEP_OPENBLAS_ENV=1 is given,
+ * the program removes both variables and re-executes itself, and says so.
+ * It also sets MALLOC_MMAP_MAX_=0 and MALLOC_TRIM_THRESHOLD_ (unless
+ * --default-malloc or EMOTIOND_BENCH_DEFAULT_MALLOC=1), exactly as
+ * torch_bench.py does: with glibc's defaults every large tensor PyTorch
+ * allocates is a fresh mmap that page-faults, which costs PyTorch up to 10x
+ * here and would make the comparison meaningless.
+ */
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nn.h"
+
+#define TRAIN_BATCH 64
+#define INFER_BATCH 64
+#define UNSET_NOTE "EMOTIOND_BENCH_UNSET"
+#define KEEP_ENV "EMOTIOND_BENCH_KEEP_OPENBLAS_ENV"
+#define MALLOC_ENV "EMOTIOND_BENCH_DEFAULT_MALLOC"
+#define REEXEC_MARK "EMOTIOND_BENCH_REEXEC"
+
+static const char *const blas_vars[] = {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"};
+/* Same settings as bench/torch_bench.py: keep freed memory in the heap. */
+static const char *const malloc_vars[][2] = {{"MALLOC_MMAP_MAX_", "0"},
+                                             {"MALLOC_TRIM_THRESHOLD_", "4000000000"}};
+
+typedef struct {
+    const char *arch_path;
+    int quick;          /* shorter runs for smoke tests */
+    int keep_env;
+    int default_malloc; /* leave glibc malloc's mmap threshold alone */
+    double min_seconds; /* per measurement */
+} options;
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void fill_random(float *p, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((rng_next(&seed) >> 40) * (1.0 / 16777216.0)) - 0.5f;
+}
+
+/* The engine's own knob: OpenMP threads of this thread and OpenBLAS threads. */
+static void set_threads(int n)
+{
+    nn_set_threads(n);
+}
+
+/* Runs fn until it has both min_runs samples and min_seconds of samples (or
+ * max_runs), after warmup untimed calls; returns the median seconds per call. */
+typedef int (*bench_fn)(void *ctx);
+
+static double time_median(bench_fn fn, void *ctx, int warmup, int min_runs, int max_runs,
+                          double min_seconds)
+{
+    for (int i = 0; i < warmup; i++)
+        if (fn(ctx) != 0)
+            return -1;
+    double *t = malloc((size_t)max_runs * sizeof *t), total = 0;
+    int n = 0;
+    if (!t)
+        return -1;
+    while (n < max_runs && (n < min_runs || total < min_seconds)) {
+        double t0 = now();
+        if (fn(ctx) != 0) {
+            free(t);
+            return -1;
+        }
+        t[n] = now() - t0;
+        total += t[n++];
+    }
+    double med = median(t, n);
+    free(t);
+    return med;
+}
+
+/* ---- process environment -------------------------------------------------- */
+
+/* Appends "name=value" to a comma-separated list. */
+static void note_append(char *note, size_t cap, const char *name, const char *value)
+{
+    size_t len = strlen(note);
+    snprintf(note + len, cap - len, "%s%s=%s", len ? "," : "", name, value);
+}
+
+/* Removes the OpenBLAS variables, sets the malloc tuning, and re-executes when
+ * anything changed (both are read when the process starts). */
+static void maybe_reexec(char **argv, const options *o)
+{
+    char note[512] = "";
+    int changed = 0;
+    if (!getenv(REEXEC_MARK))
+        unsetenv(UNSET_NOTE); /* not ours */
+    for (size_t i = 0; !o->keep_env && i < sizeof blas_vars / sizeof *blas_vars; i++) {
+        const char *v = getenv(blas_vars[i]);
+        if (v) {
+            note_append(note, sizeof note, blas_vars[i], v);
+            unsetenv(blas_vars[i]);
+            changed = 1;
+        }
+    }
+    for (size_t i = 0; !o->default_malloc && i < sizeof malloc_vars / sizeof *malloc_vars; i++)
+        if (!getenv(malloc_vars[i][0])) {
+            setenv(malloc_vars[i][0], malloc_vars[i][1], 1);
+            changed = 1;
+        }
+    if (!changed)
+        return;
+    setenv(UNSET_NOTE, note, 1);
+    setenv(REEXEC_MARK, "1", 1);
+    execv("/proc/self/exe", argv);
+    perror("bench_nn: re-exec with the benchmark environment failed; continuing");
+}
+
+static void print_blas_env(const options *o)
+{
+    const char *unset = getenv(UNSET_NOTE);
+    char kept[512] = "";
+    for (size_t i = 0; i < sizeof blas_vars / sizeof *blas_vars; i++)
+        if (getenv(blas_vars[i]))
+            note_append(kept, sizeof kept, blas_vars[i], getenv(blas_vars[i]));
+    if (unset && !unset[0])
+        unset = NULL;
+    if (kept[0])
+        printf("# NOTE: OpenBLAS environment kept as is (%s)%s\n", kept,
+               o->keep_env ? "" : " -- re-exec failed");
+    else if (unset)
+        printf("# NOTE: unset %s for this benchmark (--keep-openblas-env or %s=1 "
+               "keeps them)\n", unset, KEEP_ENV);
+    printf("openblas_env %s%s\n", kept[0] ? "kept:" : unset ? "unset:" : "default",
+           kept[0] ? kept : unset ? unset : "");
+    printf("openblas_core %s\n", openblas_get_corename());
+}
+
+/* Other processes skew every figure; print the 1-minute load average first. */
+static void print_load(void)
+{
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        fclose(f);
+    }
+    printf("cpus_online %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+    printf("loadavg_1min %.2f\n", load);
+}
+
+static void print_malloc_env(void)
+{
+    char set[256] = "";
+    for (size_t i = 0; i < sizeof malloc_vars / sizeof *malloc_vars; i++)
+        if (getenv(malloc_vars[i][0]))
+            note_append(set, sizeof set, malloc_vars[i][0], getenv(malloc_vars[i][0]));
+    if (set[0])
+        printf("# NOTE: glibc malloc tuned (%s: no mmap/munmap page-fault churn per "
+               "allocation; --default-malloc or %s=1 disables)\n", set, MALLOC_ENV);
+    printf("malloc_env %s\n", set[0] ? set : "default");
+    unsetenv(UNSET_NOTE);
+    unsetenv(REEXEC_MARK);
+}
+
+/* ---- SGEMM --------------------------------------------------------------- */
+
+typedef struct {
+    int m, n, k;
+    float *a, *b, *c;
+} gemm_ctx;
+
+static int run_gemm(void *p)
+{
+    gemm_ctx *g = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k, 1.0f, g->a, g->k,
+                g->b, g->n, 0.0f, g->c, g->n);
+    return 0;
+}
+
+/* GFLOP/s of C[m][n] = A[m][k] B[k][n] with threads threads (median call). */
+static double sgemm_gflops(int m, int n, int k, int threads, const options *o)
+{
+    gemm_ctx g = {m, n, k, malloc(sizeof(float) * (size_t)m * (size_t)k),
+                  malloc(sizeof(float) * (size_t)k * (size_t)n),
+                  malloc(sizeof(float) * (size_t)m * (size_t)n)};
+    double gf = -1;
+    if (g.a && g.b && g.c) {
+        fill_random(g.a, (size_t)m * (size_t)k, 1);
+        fill_random(g.b, (size_t)k * (size_t)n, 2);
+        set_threads(threads);
+        double t = time_median(run_gemm, &g, 2, 5, 1000, o->min_seconds / 4);
+        gf = t > 0 ? 2.0 * m * n * k / t * 1e-9 : -1;
+    }
+    free(g.a);
+    free(g.b);
+    free(g.c);
+    return gf;
+}
+
+/* ---- inference ----------------------------------------------------------- */
+
+typedef struct {
+    const nn_model *m;
+    nn_ws *ws;
+    const uint8_t *pixels;
+    int batch;
+    float *probs;
+} infer_ctx;
+
+static int run_infer(void *p)
+{
+    infer_ctx *c = p;
+    return nn_predict_u8(c->m, c->ws, c->pixels, c->batch, NN_TTA_NONE, c->probs);
+}
+
+static uint8_t *random_pixels(size_t n, uint64_t seed)
+{
+    uint8_t *p = malloc(n);
+    for (size_t i = 0; p && i < n; i++)
+        p[i] = (uint8_t)(rng_next(&seed) >> 56);
+    return p;
+}
+
+/* Median seconds of one nn_predict_u8 call on batch images, 1 thread. */
+static double infer_seconds(const nn_model *m, int batch, int min_runs, const options *o)
+{
+    size_t side = (size_t)nn_model_input_size(m);
+    infer_ctx c = {m, nn_ws_create(m, batch), random_pixels((size_t)batch * side * side, 3),
+                   batch, malloc(sizeof(float) * (size_t)batch * (size_t)nn_model_num_classes(m))};
+    double t = -1;
+    if (c.ws && c.pixels && c.probs) {
+        set_threads(1);
+        t = time_median(run_infer, &c, 2, min_runs, 10000, o->min_seconds);
+    }
+    nn_ws_free(c.ws);
+    free((void *)c.pixels);
+    free(c.probs);
+    return t;
+}
+
+/* ---- training ------------------------------------------------------------ */
+
+typedef struct {
+    nn_trainer *t;
+    const float *x;
+    const uint8_t *labels;
+    int batch;
+} train_ctx;
+
+static int run_train(void *p)
+{
+    train_ctx *c = p;
+    float loss = nn_train_step(c->t, c->x, c->labels, c->batch, 1e-4f, NULL);
+    return isnan(loss) ? -1 : 0; /* NaN means the step failed */
+}
+
+/* The optimizer the architecture trains with ("training" in its JSON). */
+static void optim_from_arch(const nn_model *m, nn_optim_cfg *cfg)
+{
+    json_t *root = json_loads(nn_model_arch_json(m), 0, NULL);
+    json_t *tr = json_object_get(root, "training");
+    const char *opt = json_string_value(json_object_get(tr, "optimizer"));
+    nn_optim_cfg_default(cfg, opt && strcmp(opt, "sgd") == 0 ? NN_OPT_SGD : NN_OPT_ADAM);
+    json_t *v;
+    if ((v = json_object_get(tr, "momentum")) && json_is_number(v))
+        cfg->momentum = (float)json_number_value(v);
+    if ((v = json_object_get(tr, "nesterov")) && json_is_boolean(v))
+        cfg->nesterov = json_is_true(v);
+    if ((v = json_object_get(tr, "weight_decay")) && json_is_number(v))
+        cfg->weight_decay = (float)json_number_value(v);
+    json_decref(root);
+}
+
+/* Training images/s with 2 threads on random data (batch TRAIN_BATCH). */
+static double train_images_per_s(nn_model *m, const options *o, const char **opt_name)
+{
+    size_t side = (size_t)nn_model_input_size(m), n = (size_t)TRAIN_BATCH * side * side;
+    nn_optim_cfg cfg;
+    optim_from_arch(m, &cfg);
+    *opt_name = cfg.optimizer == NN_OPT_SGD ? "sgd" : "adam";
+    uint8_t *pix = random_pixels(n, 4), *labels = random_pixels(TRAIN_BATCH, 5);
+    float *x = malloc(n * sizeof *x);
+    train_ctx c = {nn_trainer_create(m, TRAIN_BATCH, &cfg, 7), x, labels, TRAIN_BATCH};
+    double t = -1;
+    if (c.t && pix && labels && x) {
+        for (int i = 0; i < TRAIN_BATCH; i++)
+            labels[i] %= (uint8_t)nn_model_num_classes(m);
+        nn_normalize_u8(m, pix, n, x);
+        set_threads(2);
+        t = time_median(run_train, &c, 1, o->quick ? 2 : 3, 1000, o->min_seconds);
+    }
+    nn_trainer_free(c.t);
+    free(pix);
+    free(labels);
+    free(x);
+    return t > 0 ? TRAIN_BATCH / t : -1;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static int env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    *o = (options){NULL, 0, env_flag(KEEP_ENV), env_flag(MALLOC_ENV), 2.0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            o->quick = 1;
+        else if (strcmp(argv[i], "--keep-openblas-env") == 0)
+            o->keep_env = 1;
+        else if (strcmp(argv[i], "--default-malloc") == 0)
+            o->default_malloc = 1;
+        else if (argv[i][0] != '-' && !o->arch_path)
+            o->arch_path = argv[i];
+        else
+            return -1;
+    }
+    if (o->quick)
+        o->min_seconds = 0.3;
+    return o->arch_path ? 0 : -1;
+}
+
+static void print_rate(const char *key, double v, const char *fmt)
+{
+    if (v > 0) {
+        printf("%s ", key);
+        printf(fmt, v);
+        printf("\n");
+    } else {
+        printf("%s nan\n", key);
+    }
+}
+
+static void bench_sgemm(const options *o, double *sq1, double *sq2)
+{
+    /* 1024^3, and the im2col GEMM of a 4x4 64->64 conv on 48x48 (one image). */
+    *sq1 = sgemm_gflops(1024, 1024, 1024, 1, o);
+    *sq2 = sgemm_gflops(1024, 1024, 1024, 2, o);
+    print_rate("sgemm_1024_gflops_t1", *sq1, "%.1f");
+    print_rate("sgemm_1024_gflops_t2", *sq2, "%.1f");
+    print_rate("sgemm_conv_2304x64x1024_gflops_t1", sgemm_gflops(2304, 64, 1024, 1, o), "%.1f");
+    print_rate("sgemm_conv_2304x64x1024_gflops_t2", sgemm_gflops(2304, 64, 1024, 2, o), "%.1f");
+}
+
+static int bench_model(nn_model *m, const options *o, double sq1, double sq2)
+{
+    double flops = nn_model_flops(m);
+    printf("params %zu\n", nn_model_num_params(m));
+    printf("flops_per_image %.0f\n", flops);
+    double t1 = infer_seconds(m, 1, o->quick ? 5 : 20, o);
+    double t64 = infer_seconds(m, INFER_BATCH, 3, o);
+    if (t1 < 0 || t64 < 0) {
+        fprintf(stderr, "bench_nn: nn_predict_u8 failed\n");
+        return -1;
+    }
+    double ips64 = INFER_BATCH / t64;
+    print_rate("infer_b1_latency_ms_t1", t1 * 1e3, "%.3f");
+    print_rate("infer_b1_img_s_t1", 1.0 / t1, "%.1f");
+    print_rate("infer_b64_img_s_t1", ips64, "%.1f");
+    print_rate("infer_b64_gflops_t1", flops * ips64 * 1e-9, "%.1f");
+    print_rate("infer_b64_efficiency_t1", flops * ips64 * 1e-9 / sq1, "%.3f");
+    const char *opt = "?";
+    double tr = train_images_per_s(m, o, &opt);
+    printf("train_optimizer %s\n", opt);
+    print_rate("train_b64_img_s_t2", tr, "%.1f");
+    /* a training step is ~3 forward passes (forward, input and weight gradients) */
+    print_rate("train_b64_gflops_t2", 3 * flops * tr * 1e-9, "%.1f");
+    print_rate("train_b64_efficiency_t2", 3 * flops * tr * 1e-9 / sq2, "%.3f");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    if (parse_args(argc, argv, &o) != 0) {
+        fprintf(stderr, "usage: %s [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json\n", argv[0]);
+        return 2;
+    }
+    maybe_reexec(argv, &o);
+    char err[256] = "";
+    nn_model *m = NULL;
+    if (nn_model_from_arch_file(o.arch_path, 42, &m, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_nn: %s: %s\n", o.arch_path, err);
+        return 1;
+    }
+    printf("# bench_nn: C engine, %s%s\n", o.arch_path, o.quick ? " (quick)" : "");
+    printf("impl c\n");
+    printf("arch %s\n", nn_model_arch_name(m));
+    print_load();
+    print_blas_env(&o);
+    print_malloc_env();
+    double sq1, sq2;
+    bench_sgemm(&o, &sq1, &sq2);
+    int rc = bench_model(m, &o, sq1, sq2);
+    nn_model_free(m);
+    return rc == 0 ? 0 : 1;
+}

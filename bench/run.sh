@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# bench/run.sh - C engine vs PyTorch on the same architectures.
+#
+#   bench/run.sh [--quick] [--keep-openblas-env] [--default-malloc] [ARCH ...]
+#
+# ARCH defaults to "seed vgg" (config/arch/ARCH.json). For each, runs
+# $BUILD/bench/bench_nn and bench/torch_bench.py (with $PYTHON, default
+# /usr/bin/python3), keeps their raw "key value" output in
+# $BUILD/bench/results/ and prints one markdown table per architecture.
+# Options are passed to both programs, so both sides always run with the same
+# OpenBLAS and malloc environment (see bench/README.md). Never fails on
+# timing; exits non-zero only if the C benchmark could not run at all.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+PYTHON=${PYTHON:-/usr/bin/python3}
+BENCH_C=$BUILD/bench/bench_nn
+OUT=$BUILD/bench/results
+
+opts=(); archs=()
+for a in "$@"; do
+  case $a in
+    --quick|--keep-openblas-env|--default-malloc) opts+=("$a") ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -*) echo "run.sh: unknown option $a" >&2; exit 2 ;;
+    *) archs+=("$a") ;;
+  esac
+done
+[ ${#archs[@]} -gt 0 ] || archs=(seed vgg)
+
+# value KEY FILE: the value of "KEY value" in FILE, or empty.
+value() { [ -f "$2" ] && awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
+
+# ratio A B: A/B with 2 decimals, "n/a" when either is missing, zero or nan.
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a == "" || b == "" || a == "nan" || b == "nan" || a + 0 == 0 || b + 0 == 0) print "n/a";
+    else printf "%.2f\n", a / b }'
+}
+
+or_na() { if [ -n "${1:-}" ]; then printf '%s' "$1"; else printf 'n/a'; fi; }
+
+# row LABEL C_KEY TORCH_KEY DIRECTION: one table line. DIRECTION "up" means
+# higher is better (speed-up = C/torch), "down" lower (speed-up = torch/C),
+# "-" no speed-up column (sizes, SGEMM rates of the shared OpenBLAS).
+row() {
+  local c t e b su_e su_b
+  c=$(value "$2" "$cf"); e=$(value "$3" "$tf"); b=$(value "$3_best" "$tf")
+  [ -n "$b" ] || b=$e
+  case $4 in
+    up) su_e=$(ratio "$c" "$e"); su_b=$(ratio "$c" "$b") ;;
+    down) su_e=$(ratio "$e" "$c"); su_b=$(ratio "$b" "$c") ;;
+    *) su_e=$(ratio "$c" "$e"); su_b="" ;;
+  esac
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(or_na "$c")" "$(or_na "$e")" \
+    "$(or_na "$b")" "$su_e" "$su_b"
+}
+
+table() {
+  local arch=$1
+  echo
+  echo "### $arch ($(or_na "$(value params "$cf")") parameters," \
+       "$(awk -v f="$(value flops_per_image "$cf")" 'BEGIN { printf "%.1f", f / 1e6 }') MFLOP/image)"
+  echo
+  echo "| figure | C | torch eager | torch best | C / eager | C / best |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  row "SGEMM 1024³ GFLOP/s, 1 thread" sgemm_1024_gflops_t1 sgemm_1024_gflops_t1 -
+  row "SGEMM 1024³ GFLOP/s, 2 threads" sgemm_1024_gflops_t2 sgemm_1024_gflops_t2 -
+  row "SGEMM 2304×64×1024 GFLOP/s, 1 thread" sgemm_conv_2304x64x1024_gflops_t1 \
+      sgemm_conv_2304x64x1024_gflops_t1 -
+  row "batch-1 latency ms, 1 thread (lower is better)" infer_b1_latency_ms_t1 \
+      infer_b1_latency_ms_t1 down
+  row "batch-64 inference images/s, 1 thread" infer_b64_img_s_t1 infer_b64_img_s_t1 up
+  row "batch-64 inference efficiency vs SGEMM" infer_b64_efficiency_t1 \
+      infer_b64_efficiency_t1 up
+  row "training images/s, batch 64, 2 threads" train_b64_img_s_t2 train_b64_img_s_t2 up
+  row "training efficiency vs SGEMM (3×forward FLOPs)" train_b64_efficiency_t2 \
+      train_b64_efficiency_t2 up
+  echo
+  echo "torch best variants: batch-1 $(or_na "$(value infer_b1_latency_ms_t1_best_variant "$tf")")," \
+       "batch-64 $(or_na "$(value infer_b64_img_s_t1_best_variant "$tf")")," \
+       "training $(or_na "$(value train_b64_img_s_t2_best_variant "$tf")");" \
+       "optimizer C $(or_na "$(value train_optimizer "$cf")")," \
+       "torch $(or_na "$(value train_optimizer "$tf")")"
+  echo "OpenBLAS: C $(or_na "$(value openblas_env "$cf")") core $(or_na "$(value openblas_core "$cf")");" \
+       "torch $(or_na "$(value openblas_env "$tf")") core $(or_na "$(value openblas_core "$tf")")"
+  echo "malloc: C $(or_na "$(value malloc_env "$cf")"); torch $(or_na "$(value malloc_env "$tf")")"
+  echo "load average at start: C $(or_na "$(value loadavg_1min "$cf")")," \
+       "torch $(or_na "$(value loadavg_1min "$tf")") on $(or_na "$(value cpus_online "$cf")") CPUs"
+}
+
+if [ ! -x "$BENCH_C" ]; then
+  echo "run.sh: $BENCH_C not built (make bench builds it)" >&2
+  exit 1
+fi
+have_torch=1
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+  echo "run.sh: $PYTHON has no torch; PyTorch columns will read n/a" >&2
+  have_torch=0
+fi
+
+mkdir -p "$OUT"
+status=0
+for arch in "${archs[@]}"; do
+  json=config/arch/$arch.json
+  cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt
+  rm -f "$cf" "$tf"
+  echo "== $arch: C engine"
+  "$BENCH_C" "${opts[@]}" "$json" | tee "$cf" || { echo "run.sh: bench_nn failed on $json" >&2; status=1; }
+  if [ $have_torch = 1 ]; then
+    echo "== $arch: PyTorch"
+    "$PYTHON" bench/torch_bench.py "${opts[@]}" "$json" | tee "$tf" ||
+      echo "run.sh: torch_bench.py failed on $json (not fatal)" >&2
+  fi
+done
+
+echo
+echo "## emotiond C engine vs PyTorch $([ $have_torch = 1 ] && "$PYTHON" -c 'import torch; print(torch.__version__)')"
+echo
+echo "C / eager and C / best are speed-ups of the C engine (> 1: C is faster; for latency"
+echo "this is torch ms / C ms). \"torch best\" is the fastest of the PyTorch variants measured."
+for arch in "${archs[@]}"; do
+  cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt
+  table "$arch"
+done
+echo
+for arch in "${archs[@]}"; do cat "$OUT/$arch.c.txt" "$OUT/$arch.torch.txt" 2>/dev/null; done |
+  grep '^# NOTE' | sort -u
+exit $status

@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+"""PyTorch figures for the same architecture as bench/bench_nn.c.
+
+    /usr/bin/python3 bench/torch_bench.py [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
+
+Prints the same "key value" lines as build/bench/bench_nn ('#' lines are
+comments), so bench/run.sh can put them side by side: SGEMM GFLOP/s (torch.mm)
+with 1 and 2 threads, batch-1 latency and batch-64 images/s with 1 thread
+(eager, TorchScript, TorchScript on channels_last), training images/s with 2
+threads (batch 64, the architecture's optimizer; NCHW and channels_last),
+efficiencies against the SGEMM rate. See bench/README.md.
+
+The model is built from the JSON by tests/torch_reference.py (NHWC flatten,
+explicit 'same' padding), so it computes exactly what the C engine computes.
+Like bench_nn, this removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (unless
+--keep-openblas-env or EMOTIOND_BENCH_KEEP_OPENBLAS_ENV=1) and sets
+MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ (unless --default-malloc or
+EMOTIOND_BENCH_DEFAULT_MALLOC=1), re-executing itself before torch is loaded.
+Never fails on timing.
+"""
+import argparse
+import copy
+import ctypes
+import json
+import os
+import statistics
+import sys
+import time
+
+BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# Same settings as bench/bench_nn.c: keep freed memory in the heap.
+MALLOC_VARS = (("MALLOC_MMAP_MAX_", "0"), ("MALLOC_TRIM_THRESHOLD_", "4000000000"))
+KEEP_ENV = "EMOTIOND_BENCH_KEEP_OPENBLAS_ENV"
+MALLOC_ENV = "EMOTIOND_BENCH_DEFAULT_MALLOC"
+UNSET_NOTE = "EMOTIOND_BENCH_UNSET"
+REEXEC_MARK = "EMOTIOND_BENCH_REEXEC"
+BATCH = 64
+
+
+def env_flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("arch", help="architecture JSON (config/arch/*.json)")
+    ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    ap.add_argument("--keep-openblas-env", action="store_true",
+                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="do not set MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_")
+    args = ap.parse_args()
+    args.keep_openblas_env = args.keep_openblas_env or env_flag(KEEP_ENV)
+    args.default_malloc = args.default_malloc or env_flag(MALLOC_ENV)
+    args.min_seconds = 0.3 if args.quick else 2.0
+    return args
+
+
+def fix_env(args):
+    """OpenBLAS and glibc malloc read their variables at process start, so
+    change them and re-execute this script (before torch is imported)."""
+    if REEXEC_MARK not in os.environ:
+        os.environ.pop(UNSET_NOTE, None)  # not ours
+    unset = []
+    for v in BLAS_VARS if not args.keep_openblas_env else ():
+        if v in os.environ:
+            unset.append("%s=%s" % (v, os.environ.pop(v)))
+    changed = bool(unset)
+    for k, v in MALLOC_VARS if not args.default_malloc else ():
+        if k not in os.environ:
+            os.environ[k] = v
+            changed = True
+    if changed:
+        os.environ[UNSET_NOTE] = ",".join(unset)
+        os.environ[REEXEC_MARK] = "1"
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+    note = os.environ.pop(UNSET_NOTE, "")
+    os.environ.pop(REEXEC_MARK, None)
+    kept = ["%s=%s" % (v, os.environ[v]) for v in BLAS_VARS if v in os.environ]
+    blas = ("kept:" + ",".join(kept)) if kept else ("unset:" + note) if note else "default"
+    mal = ",".join("%s=%s" % (k, os.environ[k]) for k, _ in MALLOC_VARS if k in os.environ)
+    return blas, mal or "default"
+
+
+ARGS = parse_args()
+ENV_NOTE, MALLOC_NOTE = fix_env(ARGS)
+
+import torch  # noqa: E402  (after the environment is fixed)
+import torch.nn as tnn  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from torch_reference import build_model  # noqa: E402
+
+
+# ---- OpenBLAS inside this process -------------------------------------------
+
+def openblas():
+    """The OpenBLAS library torch loaded (None if torch uses another BLAS)."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "libopenblas" in line}
+    for path in sorted(libs):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib
+        except OSError:
+            continue
+    return None
+
+
+BLAS = openblas()
+
+
+def set_threads(n):
+    torch.set_num_threads(n)
+    if BLAS is not None:
+        BLAS.openblas_set_num_threads(n)
+
+
+# ---- timing ---------------------------------------------------------------------
+
+def time_median(fn, warmup, min_runs, max_runs, min_seconds):
+    for _ in range(warmup):
+        fn()
+    times = []
+    while len(times) < max_runs and (len(times) < min_runs or sum(times) < min_seconds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def sgemm_gflops(m, n, k, threads):
+    set_threads(threads)
+    a, b, c = torch.rand(m, k) - 0.5, torch.rand(k, n) - 0.5, torch.empty(m, n)
+    t = time_median(lambda: torch.mm(a, b, out=c), 2, 5, 1000, ARGS.min_seconds / 4)
+    return 2.0 * m * n * k / t * 1e-9
+
+
+# ---- model ------------------------------------------------------------------------
+
+class Predictor(tnn.Module):
+    """uint8 NCHW pixels -> class probabilities, like nn_predict_u8."""
+
+    def __init__(self, net, scale: float, mean: float, std: float):
+        super().__init__()
+        self.net, self.scale, self.mean, self.std = net, scale, mean, std
+
+    def forward(self, pixels):
+        x = (pixels.float() * self.scale - self.mean) / self.std
+        return torch.softmax(self.net(x), dim=1)
+
+
+def make_predictor(arch, net):
+    inp = arch["input"]
+    return Predictor(net, float(inp.get("scale", 1.0)), float(inp.get("mean", 0.0)),
+                     float(inp.get("std", 1.0))).eval()
+
+
+def random_pixels(arch, batch):
+    s, c = int(arch["input"]["size"]), int(arch["input"].get("channels", 1))
+    return torch.randint(0, 256, (batch, c, s, s), dtype=torch.uint8)
+
+
+def infer_seconds(predict, pixels, min_runs):
+    set_threads(1)
+    with torch.inference_mode():
+        return time_median(lambda: predict(pixels), 2, min_runs, 10000, ARGS.min_seconds)
+
+
+def channels_last(net):
+    return copy.deepcopy(net).to(memory_format=torch.channels_last)
+
+
+def predictors(arch, net):
+    """(suffix, predictor) variants: eager NCHW as built, frozen TorchScript,
+    and frozen TorchScript of the channels_last model (oneDNN's fast path)."""
+    with torch.inference_mode():
+        script = torch.jit.freeze(torch.jit.script(make_predictor(arch, net)))
+        script_cl = torch.jit.freeze(torch.jit.script(make_predictor(arch, channels_last(net))))
+    return [("", make_predictor(arch, net)), ("_script", script), ("_script_cl", script_cl)]
+
+
+def make_optimizer(arch, params):
+    tr = arch.get("training", {})
+    if tr.get("optimizer", "adam") == "sgd":
+        return "sgd", torch.optim.SGD(params, lr=1e-4, momentum=float(tr.get("momentum", 0.9)),
+                                      nesterov=bool(tr.get("nesterov", False)),
+                                      weight_decay=float(tr.get("weight_decay", 0.0)))
+    return "adam", torch.optim.Adam(params, lr=1e-4)
+
+
+def train_images_per_s(arch, net, memory_format):
+    """Images/s of training steps (batch 64, 2 threads) on a copy of net."""
+    set_threads(2)
+    net = copy.deepcopy(net).to(memory_format=memory_format).train()
+    name, opt = make_optimizer(arch, net.parameters())
+    inp = arch["input"]
+    x = (random_pixels(arch, BATCH).float() * float(inp.get("scale", 1.0))
+         - float(inp.get("mean", 0.0))) / float(inp.get("std", 1.0))
+    x = x.contiguous(memory_format=memory_format)
+    n_classes = int([l for l in arch["layers"] if l["type"] == "dense"][-1]["units"])
+    labels = torch.randint(0, n_classes, (BATCH,))
+    loss_fn = tnn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x), labels)
+        loss.backward()
+        opt.step()
+
+    t = time_median(step, 1, 2 if ARGS.quick else 3, 1000, ARGS.min_seconds)
+    return name, BATCH / t
+
+
+# ---- output -----------------------------------------------------------------------
+
+def put(key, value, fmt="%.1f"):
+    print("%s %s" % (key, fmt % value if isinstance(value, float) else value), flush=True)
+
+
+def print_env():
+    if ENV_NOTE.startswith("unset:"):
+        print("# NOTE: unset %s for this benchmark (--keep-openblas-env or %s=1 "
+              "keeps them)" % (ENV_NOTE[6:], KEEP_ENV))
+    elif ENV_NOTE.startswith("kept:"):
+        print("# NOTE: OpenBLAS environment kept as is (%s)" % ENV_NOTE[5:])
+    put("openblas_env", ENV_NOTE)
+    if MALLOC_NOTE != "default":
+        print("# NOTE: glibc malloc tuned (%s: no mmap/munmap page-fault churn per "
+              "allocation; --default-malloc or %s=1 disables)" % (MALLOC_NOTE, MALLOC_ENV))
+    put("malloc_env", MALLOC_NOTE)
+    core = BLAS.openblas_get_corename().decode() if BLAS is not None else "none"
+    put("openblas_core", core)
+
+
+def bench_sgemm():
+    sq1, sq2 = sgemm_gflops(1024, 1024, 1024, 1), sgemm_gflops(1024, 1024, 1024, 2)
+    put("sgemm_1024_gflops_t1", sq1)
+    put("sgemm_1024_gflops_t2", sq2)
+    put("sgemm_conv_2304x64x1024_gflops_t1", sgemm_gflops(2304, 64, 1024, 1))
+    put("sgemm_conv_2304x64x1024_gflops_t2", sgemm_gflops(2304, 64, 1024, 2))
+    return sq1, sq2
+
+
+def put_best(key, results, better):
+    """key_best value and key_best_variant, the best of {suffix: value}."""
+    suffix = better(results, key=results.get)
+    put(key + "_best", results[suffix], "%.3f" if "latency" in key else "%.1f")
+    put(key + "_best_variant", VARIANT_NAMES[suffix])
+
+
+VARIANT_NAMES = {"": "eager", "_script": "torchscript", "_script_cl": "torchscript+channels_last",
+                 "_cl": "eager+channels_last"}
+
+
+def bench_inference(arch, net, flops, sq1):
+    p1, p64 = random_pixels(arch, 1), random_pixels(arch, BATCH)
+    lat, ips = {}, {}
+    for suffix, predict in predictors(arch, net):
+        lat[suffix] = infer_seconds(predict, p1, 5 if ARGS.quick else 20) * 1e3
+        ips[suffix] = BATCH / infer_seconds(predict, p64, 3)
+        put("infer_b1_latency_ms_t1" + suffix, lat[suffix], "%.3f")
+        put("infer_b64_img_s_t1" + suffix, ips[suffix])
+    put("infer_b1_img_s_t1", 1e3 / lat[""])
+    put("infer_b64_gflops_t1", flops * ips[""] * 1e-9)
+    put("infer_b64_efficiency_t1", flops * ips[""] * 1e-9 / sq1, "%.3f")
+    put_best("infer_b1_latency_ms_t1", lat, min)
+    put_best("infer_b64_img_s_t1", ips, max)
+    best = max(ips.values())
+    put("infer_b64_efficiency_t1_best", flops * best * 1e-9 / sq1, "%.3f")
+
+
+def bench_training(arch, net, flops, sq2):
+    ips = {}
+    for suffix, fmt in (("", torch.contiguous_format), ("_cl", torch.channels_last)):
+        name, ips[suffix] = train_images_per_s(arch, net, fmt)
+        put("train_b64_img_s_t2" + suffix, ips[suffix])
+    put("train_optimizer", name)
+    # a training step is ~3 forward passes (forward, input and weight gradients)
+    put("train_b64_gflops_t2", 3 * flops * ips[""] * 1e-9)
+    put("train_b64_efficiency_t2", 3 * flops * ips[""] * 1e-9 / sq2, "%.3f")
+    put_best("train_b64_img_s_t2", ips, max)
+    put("train_b64_efficiency_t2_best", 3 * flops * max(ips.values()) * 1e-9 / sq2, "%.3f")
+
+
+def main():
+    with open(ARGS.arch) as f:
+        arch = json.load(f)
+    torch.manual_seed(0)
+    net, flops = build_model(arch)
+    net.eval()
+    print("# torch_bench: PyTorch %s, %s%s" % (torch.__version__, ARGS.arch,
+                                             " (quick)" if ARGS.quick else ""))
+    put("impl", "torch")
+    put("arch", arch.get("name", os.path.splitext(os.path.basename(ARGS.arch))[0]))
+    put("cpus_online", os.cpu_count())
+    put("loadavg_1min", os.getloadavg()[0], "%.2f")
+    print_env()
+    sq1, sq2 = bench_sgemm()
+    put("params", sum(t.numel() for t in list(net.parameters()) + list(net.buffers())
+                      if t.is_floating_point()))
+    put("flops_per_image", flops)
+    bench_inference(arch, net, flops, sq1)
+    bench_training(arch, net, flops, sq2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+/* internal.h - structures shared inside nn/ (not part of the public API). */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+
+#define NN_MAX_LAYERS 64
+#define NN_MAX_CLASSES 16
+#define NN_NAME_MAX 64
+
+typedef enum {
+    L_CONV, L_BN, L_RELU, L_ELU, L_MAXPOOL, L_DROPOUT, L_FLATTEN, L_GAP, L_DENSE
+} nn_layer_type;
+
+/* One layer. Shapes are per image, NHWC. */
+typedef struct {
+    nn_layer_type type;
+    int in_h, in_w, in_c;
+    int out_h, out_w, out_c;
+    size_t in_size, out_size;  /* floats per image */
+    int k, pad;                /* conv: kernel side, padding before (top/left) */
+    float l2;                  /* conv/dense: L2 factor on W (Keras' kernel_regularizer) */
+    float eps, momentum;       /* batchnorm */
+    float rate;                /* dropout */
+    size_t p_off, p_count;     /* this layer's slice of the parameter array */
+} nn_layer;
+
+struct nn_model {
+    char name[NN_NAME_MAX];
+    char *arch_json;           /* the architecture text as given (stored in files) */
+    char *meta_json;           /* training metadata, a JSON object text */
+    int in_side, in_c;
+    float in_scale, in_mean, in_std;
+    int num_classes;
+    char class_names[NN_MAX_CLASSES][32];
+    int n_layers;
+    nn_layer layers[NN_MAX_LAYERS];
+    size_t n_params;
+    float *params;             /* one allocation for every tensor */
+    size_t max_act;            /* largest activation, floats per image */
+    size_t max_col_k;          /* largest conv im2col row (k*k*C) */
+};
+
+struct nn_ws {
+    int max_batch;
+    float *buf[2];             /* ping-pong activations, max_batch * max_act each */
+    float *col;                /* im2col scratch */
+    size_t col_rows;           /* rows the col scratch holds */
+    float *x;                  /* normalised input, max_batch * in_size */
+    float *logits;             /* max_batch * classes */
+};
+
+/* arch.c: parse an architecture JSON into m (layers, shapes, param layout). */
+int nn_arch_parse(nn_model *m, const char *json, char *err, size_t errlen);
+
+/* model.c */
+nn_model *nn_model_alloc_from_arch(const char *json, char *err, size_t errlen);
+void nn_model_init_params(nn_model *m, uint64_t seed);
+
+/* Rows of im2col kept at once: bounds the scratch memory and keeps GEMMs big. */
+#define NN_COL_ROWS 4096
+size_t nn_conv_chunk_images(const nn_layer *L, int batch);
+
+/* ---- layer kernels: flat float arrays, batch B, NHWC ---------------------- */
+/* conv: in [B,H,W,C], W [O,k,k,C], b [O] -> out [B,OH,OW,O]. col: scratch. */
+void conv_forward(const nn_layer *L, const float *in, const float *W, const float *b,
+                  float *out, int B, float *col, size_t col_rows);
+/* din may be NULL (first layer). dW, db accumulate. */
+void conv_backward(const nn_layer *L, const float *in, const float *W, const float *dout,
+                   float *din, float *dW, float *db, int B, float *col, size_t col_rows);
+
+/* batchnorm over rows of C channels: x [N, C], N = B*H*W (see layer_bn.c). */
+void bn_partial_sum(const float *x, size_t N, int C, double *sum);
+void bn_partial_sqdev(const float *x, size_t N, int C, const float *mean, double *sq);
+void bn_apply(const float *x, float *y, const float *a, const float *s, size_t N, int C);
+void bn_forward_infer(const float *x, float *y, const float *gamma, const float *beta,
+                      const float *run_mean, const float *run_var, size_t N, int C, float eps);
+void bn_backward_partial(const float *x, const float *dy, const float *mean, size_t N, int C,
+                         double *sdy, double *sdyx);
+void bn_backward_apply(const float *x, const float *dy, const float *k1, const float *k2,
+                       const float *k3, float *dx, size_t N, int C);
+
+void relu_forward(const float *x, float *y, size_t n);
+void relu_backward(const float *y, const float *dy, float *dx, size_t n);
+void elu_forward(const float *x, float *y, size_t n);
+void elu_backward(const float *y, const float *dy, float *dx, size_t n);
+
+/* 2x2 max pooling, stride 2. argmax (may be NULL at inference) [B,OH,OW,C]. */
+void maxpool_forward(const nn_layer *L, const float *in, float *out, uint8_t *argmax, int B);
+void maxpool_backward(const nn_layer *L, const float *dout, const uint8_t *argmax,
+                      float *din, int B);
+void gap_forward(const nn_layer *L, const float *in, float *out, int B);
+void gap_backward(const nn_layer *L, const float *dout, float *din, int B);
+
+/* dense: in [B,IN], W [OUT,IN], b [OUT] -> out [B,OUT] */
+void dense_forward(const float *in, const float *W, const float *b, float *out,
+                   int B, int IN, int OUT);
+void dense_backward(const float *in, const float *W, const float *dout, float *din,
+                    float *dW, float *db, int B, int IN, int OUT);
+
+/* dropout: mask holds 0 or 1/(1-rate) per element. */
+void dropout_forward(const float *x, float *y, float *mask, size_t n, float rate,
+                     uint64_t *rng);
+void dropout_backward(const float *dy, const float *mask, float *dx, size_t n);
+
+/* softmax over rows of K. */
+void softmax_rows(const float *logits, float *probs, int B, int K);
+/* mean cross-entropy with label smoothing; writes dlogits = dloss/dlogits. */
+/* Summed cross-entropy over B rows (label smoothing); dlogits = dloss/dlogits
+ * for a loss averaged over `scale_b` rows (the whole batch, when the rows are
+ * one thread's share of it). */
+double softmax_xent(const float *logits, const uint8_t *labels, float *dlogits, int B, int K,
+                    float smoothing, int scale_b, int *correct);
+
+/* ---- small helpers --------------------------------------------------------- */
+static inline uint64_t nn_rng_next(uint64_t *s)
+{
+    /* splitmix64: tiny, fast, good enough for init, dropout and augmentation */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline float nn_rng_uniform(uint64_t *s) /* [0,1) */
+{
+    return (float)(nn_rng_next(s) >> 40) * (1.0f / 16777216.0f);
+}
+float nn_rng_normal(uint64_t *s);
+
+void nn_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+uint32_t nn_crc32(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,138 @@
+/* layer_conv.c - 2-D convolution, stride 1, NHWC, through im2col + SGEMM.
+ *
+ * A chunk of images is unrolled into col [M, K] (M = images*OH*OW output
+ * pixels, K = k*k*C, in the same (ky, kx, c) order as a filter row of
+ * W [O, K]), so that out [M, O] = col * W^T is one large GEMM. The chunk
+ * bounds the scratch memory (NN_COL_ROWS rows) while keeping M large. */
+#include <cblas.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* col[m][(ky*k + kx)*C + c] = in[b][oh+ky-pad][ow+kx-pad][c] (0 outside) */
+static void im2col(const nn_layer *L, const float *in, int nimg, float *col)
+{
+    const int H = L->in_h, W = L->in_w, C = L->in_c, k = L->k, pad = L->pad;
+    const int OH = L->out_h, OW = L->out_w;
+    const size_t K = (size_t)k * k * C;
+    for (int r = 0; r < nimg * OH; r++) {
+        const int b = r / OH, oh = r % OH;
+        const float *img = in + (size_t)b * H * W * C;
+        for (int ow = 0; ow < OW; ow++) {
+            float *dst = col + ((size_t)r * OW + ow) * K;
+            for (int ky = 0; ky < k; ky++) {
+                const int ih = oh + ky - pad;
+                float *d = dst + (size_t)ky * k * C;
+                if (ih < 0 || ih >= H) { memset(d, 0, sizeof(float) * k * C); continue; }
+                const float *srow = img + (size_t)ih * W * C;
+                int kx0 = 0, kx1 = k; /* the kx range that falls inside the row */
+                if (ow - pad < 0) kx0 = pad - ow;
+                if (ow - pad + k > W) kx1 = W - ow + pad;
+                if (kx0 > 0) memset(d, 0, sizeof(float) * kx0 * C);
+                if (kx1 > kx0)
+                    memcpy(d + (size_t)kx0 * C, srow + (size_t)(ow - pad + kx0) * C,
+                           sizeof(float) * (kx1 - kx0) * C);
+                if (kx1 < k) {
+                    int from = kx1 > kx0 ? kx1 : kx0;
+                    memset(d + (size_t)from * C, 0, sizeof(float) * (k - from) * C);
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col, as a gather so that threads never write the same
+ * element: din[b][ih][iw][c] = sum over the (oh, ow, ky, kx) that read it. */
+static void col2im(const nn_layer *L, const float *col, int nimg, float *din)
+{
+    const int H = L->in_h, W = L->in_w, C = L->in_c, k = L->k, pad = L->pad;
+    const int OH = L->out_h, OW = L->out_w;
+    const size_t K = (size_t)k * k * C;
+    for (int r = 0; r < nimg * H; r++) {
+        const int b = r / H, ih = r % H;
+        float *drow = din + (size_t)r * W * C;
+        memset(drow, 0, sizeof(float) * W * C);
+        for (int ky = 0; ky < k; ky++) {
+            const int oh = ih + pad - ky;
+            if (oh < 0 || oh >= OH) continue;
+            const float *crow = col + ((size_t)b * OH + oh) * OW * K + (size_t)ky * k * C;
+            for (int iw = 0; iw < W; iw++) {
+                float *d = drow + (size_t)iw * C;
+                for (int kx = 0; kx < k; kx++) {
+                    const int ow = iw + pad - kx;
+                    if (ow < 0 || ow >= OW) continue;
+                    const float *s = crow + (size_t)ow * K + (size_t)kx * C;
+                    for (int c = 0; c < C; c++) d[c] += s[c];
+                }
+            }
+        }
+    }
+}
+
+void conv_forward(const nn_layer *L, const float *in, const float *W, const float *b,
+                  float *out, int B, float *col, size_t col_rows)
+{
+    const int O = L->out_c;
+    const size_t K = (size_t)L->k * L->k * L->in_c;
+    const size_t per = (size_t)L->out_h * L->out_w;
+    const size_t chunk = nn_conv_chunk_images(L, B);
+    (void)col_rows;
+    for (size_t b0 = 0; b0 < (size_t)B; b0 += chunk) {
+        const int n = (int)((b0 + chunk <= (size_t)B) ? chunk : B - b0);
+        const int M = (int)(n * per);
+        float *o = out + b0 * per * O;
+        /* bias first, then accumulate the GEMM onto it (beta = 1) */
+        for (int m = 0; m < M; m++)
+            for (int c = 0; c < O; c++) o[(size_t)m * O + c] = b[c];
+        const float *a;
+        if (L->k == 1 && L->pad == 0) {
+            a = in + b0 * L->in_size; /* a 1x1 conv needs no unrolling */
+        } else {
+            im2col(L, in + b0 * L->in_size, n, col);
+            a = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, O, (int)K,
+                    1.0f, a, (int)K, W, (int)K, 1.0f, o, O);
+    }
+}
+
+void conv_backward(const nn_layer *L, const float *in, const float *W, const float *dout,
+                   float *din, float *dW, float *db, int B, float *col, size_t col_rows)
+{
+    const int O = L->out_c;
+    const size_t K = (size_t)L->k * L->k * L->in_c;
+    const size_t per = (size_t)L->out_h * L->out_w;
+    const size_t chunk = nn_conv_chunk_images(L, B);
+    const int direct = L->k == 1 && L->pad == 0;
+    (void)col_rows;
+    for (size_t b0 = 0; b0 < (size_t)B; b0 += chunk) {
+        const int n = (int)((b0 + chunk <= (size_t)B) ? chunk : B - b0);
+        const int M = (int)(n * per);
+        const float *d = dout + b0 * per * O;
+        for (int m = 0; m < M; m++) {
+            const float *dr = d + (size_t)m * O;
+            for (int o = 0; o < O; o++) db[o] += dr[o];
+        }
+        const float *a;
+        if (direct) {
+            a = in + b0 * L->in_size;
+        } else {
+            im2col(L, in + b0 * L->in_size, n, col);
+            a = col;
+        }
+        /* dW [O, K] += dout^T [O, M] * col [M, K] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, (int)K, M,
+                    1.0f, d, O, a, (int)K, 1.0f, dW, (int)K);
+        if (!din) continue;
+        if (direct) {
+            /* din [M, C] = dout [M, O] * W [O, C] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)K, O,
+                        1.0f, d, O, W, (int)K, 0.0f, din + b0 * L->in_size, (int)K);
+        } else {
+            /* dcol [M, K] = dout [M, O] * W [O, K], reusing the col scratch */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)K, O,
+                        1.0f, d, O, W, (int)K, 0.0f, col, (int)K);
+            col2im(L, col, n, din + b0 * L->in_size);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+/* nn.h - the emotiond CNN engine: a small public API over nn/.
+ *
+ * An nn_model holds an architecture (parsed from JSON, see config/arch/) and
+ * all its parameters in one allocation. An nn_ws is the scratch memory of one
+ * thread (activations for up to max_batch images); each worker of the service
+ * owns its own nn_model copy (nn_model_clone) and its own nn_ws.
+ *
+ * Every function that can fail returns 0 on success and -1 on failure with a
+ * message a user can act on written to err (errlen bytes; err may be NULL).
+ * Nothing here aborts on bad input, and nothing here knows about HTTP.
+ */
+#ifndef NN_NN_H
+#define NN_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nn_model nn_model;
+typedef struct nn_ws nn_ws;
+
+/* ---- creation, files ---------------------------------------------------- */
+
+/* A fresh model with He-initialised weights from an architecture JSON text
+ * or file; seed makes it reproducible. */
+int nn_model_from_arch_json(const char *json, uint64_t seed, nn_model **out,
+                            char *err, size_t errlen);
+int nn_model_from_arch_file(const char *path, uint64_t seed, nn_model **out,
+                            char *err, size_t errlen);
+
+/* Model file (see nn/model_file.c): magic, version, JSON header (architecture,
+ * classes, input size and normalisation, training metadata), tensors, CRC32.
+ * Load rejects truncated, corrupted or mismatched files. Save writes a
+ * temporary file, fsyncs it and renames it over path. */
+int nn_model_load(const char *path, nn_model **out, char *err, size_t errlen);
+int nn_model_load_mem(const void *buf, size_t len, nn_model **out, char *err, size_t errlen);
+int nn_model_save(const nn_model *m, const char *path, char *err, size_t errlen);
+
+nn_model *nn_model_clone(const nn_model *m); /* NULL when out of memory */
+void nn_model_free(nn_model *m);
+
+/* ---- metadata ------------------------------------------------------------ */
+
+const char *nn_model_arch_name(const nn_model *m);
+const char *nn_model_arch_json(const nn_model *m);   /* the architecture as stored */
+int nn_model_input_size(const nn_model *m);          /* side of the square input: 48 */
+int nn_model_num_classes(const nn_model *m);         /* 7 */
+const char *nn_model_class_name(const nn_model *m, int i);
+size_t nn_model_num_params(const nn_model *m);       /* incl. BN running stats, as Keras counts */
+double nn_model_flops(const nn_model *m);            /* forward FLOPs per image (2 per MAC) */
+/* Training metadata as a JSON object text ("{}" when none): dataset, epochs,
+ * best validation accuracy, date, ... */
+const char *nn_model_meta_json(const nn_model *m);
+int nn_model_set_meta_json(nn_model *m, const char *json, char *err, size_t errlen);
+
+/* ---- inference ----------------------------------------------------------- */
+
+nn_ws *nn_ws_create(const nn_model *m, int max_batch); /* NULL when out of memory */
+void nn_ws_free(nn_ws *ws);
+
+enum { NN_TTA_NONE = 0, NN_TTA_FLIP = 1 };
+
+/* Class probabilities for batch images of side x side 8-bit grayscale pixels
+ * (row-major, side = nn_model_input_size), written to probs[batch][classes].
+ * The model's own normalisation is applied. tta: NN_TTA_NONE or NN_TTA_FLIP
+ * (average with the horizontally flipped image). batch <= the ws max_batch. */
+int nn_predict_u8(const nn_model *m, nn_ws *ws, const uint8_t *pixels, int batch,
+                  int tta, float *probs);
+
+/* ---- raw access (tests, benchmarks, fine-tuning) ------------------------ */
+
+/* The one parameter array (layout in nn/ARCH.md) and its length in floats. */
+float *nn_model_params(nn_model *m, size_t *n);
+
+/* Scales pixels to the model's input: (p * scale - mean) / std, n values. */
+void nn_normalize_u8(const nn_model *m, const uint8_t *pixels, size_t n, float *out);
+
+/* Logits for batch already-normalised NHWC inputs, written to
+ * logits[batch][classes] (inference mode: BN running stats, no dropout). */
+int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, float *logits);
+
+/* Threads the calling thread uses for its own parallel loops and for GEMM
+ * (OpenBLAS's count is process-wide). The service's workers call it with 1. */
+void nn_set_threads(int n);
+
+/* ---- training ------------------------------------------------------------ */
+
+typedef enum { NN_OPT_SGD = 0, NN_OPT_ADAM = 1 } nn_optimizer;
+
+typedef struct {
+    nn_optimizer optimizer;
+    float momentum;       /* SGD momentum (0.9) */
+    int nesterov;         /* SGD: Nesterov momentum */
+    float weight_decay;   /* decoupled from per-layer "l2" in the architecture */
+    float beta1, beta2, eps; /* Adam */
+    float label_smoothing;   /* 0 = none */
+} nn_optim_cfg;
+
+void nn_optim_cfg_default(nn_optim_cfg *c, nn_optimizer opt);
+
+typedef struct nn_trainer nn_trainer;
+
+/* Gradients, optimizer state and a training workspace for batches of up to
+ * max_batch. seed drives dropout. The trainer keeps a pointer to m. */
+nn_trainer *nn_trainer_create(nn_model *m, int max_batch, const nn_optim_cfg *cfg,
+                              uint64_t seed);
+void nn_trainer_free(nn_trainer *t);
+
+/* One step: forward in training mode on x (batch NHWC normalised inputs),
+ * softmax cross-entropy against labels, backward, optimizer update with
+ * learning rate lr. Returns the mean loss; *correct (may be NULL) receives the
+ * number of correct argmax predictions. */
+float nn_train_step(nn_trainer *t, const float *x, const uint8_t *labels, int batch,
+                    float lr, int *correct);
+
+#endif

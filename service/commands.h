@@ -1,0 +1,11 @@
+/* commands.h - the emotiond subcommands, one file each. Each returns the
+ * process exit status (0 success, 1 failure, 2 usage error). */
+#ifndef SERVICE_COMMANDS_H
+#define SERVICE_COMMANDS_H
+
+int cmd_train(int argc, char **argv);   /* service/cmd_train.c */
+int cmd_eval(int argc, char **argv);    /* service/cmd_eval.c */
+int cmd_predict(int argc, char **argv); /* service/cmd_predict.c */
+int cmd_serve(int argc, char **argv);   /* service/cmd_serve.c */
+
+#endif

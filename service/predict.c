@@ -1,0 +1,179 @@
+/* predict.c - body -> image bytes -> pixels -> probabilities -> JSON. */
+#include "predict.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base64.h"
+#include "json_response.h"
+
+double predict_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void predict_fail(predict_job *job, int status, const char *code, const char *message)
+{
+    job->status = status;
+    job->error_code = code;
+    free(job->response);
+    job->response = jr_error(code, message);
+}
+
+int predict_status_for_image_error(int e)
+{
+    switch (e) {
+    case IMG_E_EMPTY:
+    case IMG_E_FORMAT:
+    case IMG_E_CORRUPT_PNG:
+    case IMG_E_CORRUPT_JPEG:
+    case IMG_E_TRUNCATED_PNG:
+    case IMG_E_TRUNCATED_JPEG: return 400;
+    case IMG_E_TOO_LARGE: return 422;
+    case IMG_E_NOMEM: return 503;
+    default: return 500;
+    }
+}
+
+/* Static reason codes for the IMG_E_* values, so that the job never points
+ * into memory owned by someone else. */
+static const char *image_error_code(int e)
+{
+    switch (e) {
+    case IMG_E_EMPTY: return "empty_body";
+    case IMG_E_FORMAT: return "unsupported_format";
+    case IMG_E_CORRUPT_PNG: return "corrupt_png";
+    case IMG_E_CORRUPT_JPEG: return "corrupt_jpeg";
+    case IMG_E_TRUNCATED_PNG: return "truncated_png";
+    case IMG_E_TRUNCATED_JPEG: return "truncated_jpeg";
+    case IMG_E_TOO_LARGE: return "image_too_large";
+    case IMG_E_NOMEM: return "out_of_memory";
+    case IMG_E_IO: return "io_error";
+    }
+    return "decode_error";
+}
+
+/* {"image": "<base64>"} (a data: URL is accepted too) -> bytes. Returns 0 or
+ * sets the job's error. */
+static int image_from_json(predict_job *job, uint8_t **out, size_t *outlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb((const char *)job->body, job->len, 0, &je);
+    if (!root) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "the body is not valid JSON: %s (line %d, column %d)", je.text,
+                 je.line, je.column);
+        predict_fail(job, 400, "invalid_json", msg);
+        return -1;
+    }
+    json_t *img = json_object_get(root, "image");
+    if (!json_is_object(root) || !img) {
+        json_decref(root);
+        predict_fail(job, 400, "missing_field",
+                     "the JSON body needs a field \"image\" with the base64-encoded image");
+        return -1;
+    }
+    if (!json_is_string(img)) {
+        json_decref(root);
+        predict_fail(job, 400, "invalid_base64", "\"image\" must be a base64 string");
+        return -1;
+    }
+    const char *s = json_string_value(img);
+    size_t n = json_string_length(img);
+    if (!strncmp(s, "data:", 5)) {
+        const char *comma = memchr(s, ',', n);
+        if (!comma || !memmem(s, (size_t)(comma - s), ";base64", 7)) {
+            json_decref(root);
+            predict_fail(job, 400, "invalid_base64", "a data URL must be base64-encoded");
+            return -1;
+        }
+        n -= (size_t)(comma + 1 - s);
+        s = comma + 1;
+    }
+    uint8_t *buf = malloc(b64_decoded_max(n));
+    if (!buf) {
+        json_decref(root);
+        predict_fail(job, 503, "out_of_memory", "out of memory decoding base64");
+        return -1;
+    }
+    if (b64_decode(s, n, buf, outlen)) {
+        free(buf);
+        json_decref(root);
+        predict_fail(job, 400, "invalid_base64", "\"image\" is not valid base64");
+        return -1;
+    }
+    json_decref(root);
+    *out = buf;
+    return 0;
+}
+
+void predict_run(predict_job *job, const wp_ctx *ctx)
+{
+    uint8_t *owned = NULL, *pixels = NULL;
+    float *probs = NULL;
+    const uint8_t *data = job->body;
+    size_t len = job->len;
+    const svc_model *info = ctx->info;
+
+    job->status = 0;
+    job->error_code = NULL;
+    job->response = NULL;
+    if (job->form == BODY_JSON) {
+        if (image_from_json(job, &owned, &len)) goto done;
+        data = owned;
+    }
+    if (!len) {
+        predict_fail(job, 400, "empty_body", "the image is empty");
+        goto done;
+    }
+    int side = info->input_size;
+    pixels = malloc((size_t)side * (size_t)side);
+    probs = malloc((size_t)info->num_classes * sizeof *probs);
+    if (!pixels || !probs) {
+        predict_fail(job, 503, "out_of_memory", "out of memory");
+        goto done;
+    }
+    char msg[256] = "";
+    int w = 0, h = 0;
+    int rc = img_decode_gray_resized(data, len, &job->limits, side, side, pixels, &w, &h, msg,
+                                     sizeof msg);
+    if (rc != IMG_OK) {
+        /* The decoder's own reason code, so that the service, `emotiond
+         * predict` and the data loader name a failure alike. */
+        const char *code = img_strerror_code(rc);
+        if (!code || !*code) code = image_error_code(rc);
+        predict_fail(job, predict_status_for_image_error(rc), code,
+                     msg[0] ? msg : "the image cannot be decoded");
+        goto done;
+    }
+    if (nn_predict_u8(ctx->model, ctx->ws, pixels, 1, job->tta ? NN_TTA_FLIP : NN_TTA_NONE,
+                      probs)) {
+        predict_fail(job, 500, "inference_failed", "the model failed on this image");
+        goto done;
+    }
+    if (job->met) atomic_fetch_add(&job->met->inferences, 1);
+    jr_prediction pr = {
+        .num_classes = info->num_classes,
+        .class_names = info->class_names,
+        .probs = probs,
+        .model_id = info->id,
+        .model_version = info->version,
+        .elapsed_ms = (predict_now() - job->t_start) * 1e3,
+        .top = job->top,
+        .width = w,
+        .height = h,
+    };
+    job->response = jr_prediction_json(&pr);
+    job->status = job->response ? 200 : 503;
+    if (!job->response) job->error_code = "out_of_memory";
+done:
+    if (job->error_code && job->met) metrics_decode_failure(job->met, job->error_code);
+    free(owned);
+    free(pixels);
+    free(probs);
+}

@@ -1,0 +1,272 @@
+/* worker_pool.c - bounded job queue and inference threads (see worker_pool.h). */
+#include "worker_pool.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    wp_run_fn run;
+    wp_cancel_fn cancel;
+    void *arg;
+} job;
+
+typedef struct {
+    wp_pool *pool;
+    int index;
+    pthread_t thread;
+    int started;
+    nn_model *model;  /* private copy */
+    nn_ws *ws;
+    svc_model *info;  /* what model was copied from (referenced) */
+    unsigned gen;     /* generation of info */
+} worker;
+
+struct wp_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t has_job;  /* queue not empty, or stopping */
+    pthread_cond_t idle;     /* a job finished */
+    job *ring;
+    int cap, head, count;
+    int closed, stopping;
+    int busy;
+    double busy_seconds;
+    unsigned long long done;
+    svc_model *model; /* current master */
+    unsigned gen;
+    int nworkers;
+    worker *workers;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Makes w's private copy of src. On failure w keeps what it had. TTA runs
+ * the mirrored image in the same call, hence room for a batch of 2. */
+static int worker_adopt(worker *w, svc_model *src)
+{
+    nn_model *m = nn_model_clone(src->nn);
+    nn_ws *ws = m ? nn_ws_create(m, 2) : NULL;
+    if (!m || !ws) {
+        if (m) nn_model_free(m);
+        return -1;
+    }
+    if (w->ws) nn_ws_free(w->ws);
+    if (w->model) nn_model_free(w->model);
+    sm_unref(w->info);
+    w->model = m;
+    w->ws = ws;
+    w->info = sm_ref(src);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    wp_pool *p = w->pool;
+    /* Parallelism comes from the workers, one per core: the engine's OpenMP
+     * regions run single-threaded inside a worker. */
+    omp_set_num_threads(1);
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->count && !p->stopping) pthread_cond_wait(&p->has_job, &p->mu);
+        if (!p->count) { /* stopping and nothing left */
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        job j = p->ring[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+        p->busy++;
+        svc_model *latest = NULL;
+        if (w->gen != p->gen) {
+            latest = sm_ref(p->model);
+            w->gen = p->gen;
+        }
+        pthread_mutex_unlock(&p->mu);
+
+        /* Swap between jobs: if the copy fails (out of memory) the worker
+         * keeps serving the model it has. */
+        if (latest) {
+            worker_adopt(w, latest);
+            sm_unref(latest);
+        }
+        double t0 = now_s();
+        wp_ctx ctx = {w->model, w->ws, w->info, w->index};
+        j.run(j.arg, &ctx);
+        double dt = now_s() - t0;
+
+        pthread_mutex_lock(&p->mu);
+        p->busy--;
+        p->busy_seconds += dt;
+        p->done++;
+        pthread_cond_broadcast(&p->idle);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return NULL;
+}
+
+wp_pool *wp_create(svc_model *model, int workers, int capacity, char *err, size_t errlen)
+{
+    wp_pool *p = calloc(1, sizeof *p);
+    if (!p) goto oom;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->has_job, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    p->cap = capacity > 0 ? capacity : 1;
+    p->ring = calloc((size_t)p->cap, sizeof *p->ring);
+    p->nworkers = workers > 0 ? workers : 1;
+    p->workers = calloc((size_t)p->nworkers, sizeof *p->workers);
+    if (!p->ring || !p->workers) goto oom;
+    p->model = sm_ref(model);
+    p->gen = 1;
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        w->pool = p;
+        w->index = i;
+        w->gen = p->gen;
+        /* Copies are made here rather than lazily so that running out of
+         * memory shows at start-up, not on the first request. */
+        if (worker_adopt(w, model)) goto oom;
+    }
+    for (int i = 0; i < p->nworkers; i++) {
+        if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i])) {
+            set_err(err, errlen, "cannot start worker thread %d", i);
+            wp_destroy(p);
+            return NULL;
+        }
+        p->workers[i].started = 1;
+    }
+    return p;
+oom:
+    set_err(err, errlen, "out of memory creating %d workers", workers);
+    wp_destroy(p);
+    return NULL;
+}
+
+int wp_submit(wp_pool *p, wp_run_fn run, wp_cancel_fn cancel, void *arg)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = WP_OK;
+    if (p->closed) rc = WP_E_CLOSED;
+    else if (p->count == p->cap) rc = WP_E_FULL;
+    else {
+        p->ring[(p->head + p->count) % p->cap] = (job){run, cancel, arg};
+        p->count++;
+        pthread_cond_signal(&p->has_job);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void wp_set_model(wp_pool *p, svc_model *model)
+{
+    sm_ref(model);
+    pthread_mutex_lock(&p->mu);
+    svc_model *old = p->model;
+    p->model = model;
+    p->gen++;
+    pthread_mutex_unlock(&p->mu);
+    sm_unref(old); /* workers hold their own references to what they copied */
+}
+
+svc_model *wp_get_model(wp_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    svc_model *m = sm_ref(p->model);
+    pthread_mutex_unlock(&p->mu);
+    return m;
+}
+
+void wp_get_stats(wp_pool *p, wp_stats *s)
+{
+    pthread_mutex_lock(&p->mu);
+    s->queue_depth = p->count;
+    s->queue_capacity = p->cap;
+    s->workers = p->nworkers;
+    s->busy = p->busy;
+    s->busy_seconds = p->busy_seconds;
+    s->jobs_done = p->done;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int wp_wait_idle(wp_pool *p, double timeout_s)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    double t = dl.tv_sec + dl.tv_nsec * 1e-9 + (timeout_s > 0 ? timeout_s : 0);
+    dl.tv_sec = (time_t)t;
+    dl.tv_nsec = (long)((t - (double)dl.tv_sec) * 1e9);
+    if (dl.tv_nsec >= 1000000000L) dl.tv_nsec = 999999999L;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    while (p->count || p->busy) {
+        if (pthread_cond_timedwait(&p->idle, &p->mu, &dl)) {
+            rc = (p->count || p->busy) ? -1 : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void wp_close(wp_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->closed = 1;
+    int n = p->count;
+    job *dropped = n ? malloc((size_t)n * sizeof *dropped) : NULL;
+    for (int i = 0; dropped && i < n; i++) dropped[i] = p->ring[(p->head + i) % p->cap];
+    if (dropped) {
+        p->head = (p->head + n) % p->cap;
+        p->count = 0;
+    }
+    pthread_cond_broadcast(&p->idle);
+    pthread_mutex_unlock(&p->mu);
+    /* Cancel callbacks run without the lock: they resume connections. When
+     * the copy could not be allocated the workers simply run the jobs. */
+    for (int i = 0; dropped && i < n; i++)
+        if (dropped[i].cancel) dropped[i].cancel(dropped[i].arg);
+    free(dropped);
+}
+
+void wp_destroy(wp_pool *p)
+{
+    if (!p) return;
+    if (p->ring) wp_close(p);
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->has_job);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; p->workers && i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        if (w->started) pthread_join(w->thread, NULL);
+        if (w->ws) nn_ws_free(w->ws);
+        if (w->model) nn_model_free(w->model);
+        sm_unref(w->info);
+    }
+    sm_unref(p->model);
+    free(p->workers);
+    free(p->ring);
+    pthread_cond_destroy(&p->idle);
+    pthread_cond_destroy(&p->has_job);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}

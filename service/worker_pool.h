@@ -1,0 +1,64 @@
+/* worker_pool.h - N inference threads taking jobs from one bounded queue.
+ *
+ * Each worker owns a private clone of the current model and its own scratch
+ * memory (nn_ws), so inference needs no lock. A full queue refuses the job at
+ * once (the caller answers 503) instead of letting latency grow. A new model
+ * (SIGHUP) is published with wp_set_model; each worker swaps to it before its
+ * next job, never in the middle of one.
+ */
+#ifndef SERVICE_WORKER_POOL_H
+#define SERVICE_WORKER_POOL_H
+
+#include <stddef.h>
+
+#include "model_ref.h"
+
+typedef struct wp_pool wp_pool;
+
+/* What a job sees while it runs on a worker. */
+typedef struct {
+    const nn_model *model;   /* the worker's private copy */
+    nn_ws *ws;               /* the worker's scratch memory */
+    const svc_model *info;   /* the model the copy was made from */
+    int worker;              /* index, 0..workers-1 */
+} wp_ctx;
+
+typedef void (*wp_run_fn)(void *arg, const wp_ctx *ctx);
+/* Called instead of run for a job dropped by wp_cancel_pending/wp_destroy. */
+typedef void (*wp_cancel_fn)(void *arg);
+
+enum { WP_OK = 0, WP_E_FULL = -1, WP_E_CLOSED = -2 };
+
+typedef struct {
+    int queue_depth, queue_capacity;
+    int workers, busy;
+    double busy_seconds; /* summed over workers */
+    unsigned long long jobs_done;
+} wp_stats;
+
+/* Takes a reference to model. */
+wp_pool *wp_create(svc_model *model, int workers, int capacity, char *err, size_t errlen);
+
+/* WP_OK, WP_E_FULL (queue at capacity) or WP_E_CLOSED (wp_close was called). */
+int wp_submit(wp_pool *p, wp_run_fn run, wp_cancel_fn cancel, void *arg);
+
+/* Publishes a new model (takes a reference); the old one is released once no
+ * worker uses it. */
+void wp_set_model(wp_pool *p, svc_model *model);
+
+/* The current model, with a reference the caller drops with sm_unref. */
+svc_model *wp_get_model(wp_pool *p);
+
+void wp_get_stats(wp_pool *p, wp_stats *s);
+
+/* Waits until no job is queued or running, or timeout_s passed; returns 0 when idle. */
+int wp_wait_idle(wp_pool *p, double timeout_s);
+
+/* Refuses further jobs and cancels the queued ones (their cancel callbacks
+ * run in the calling thread); running jobs finish. */
+void wp_close(wp_pool *p);
+
+/* wp_close, then joins the workers and frees everything. */
+void wp_destroy(wp_pool *p);
+
+#endif
