@@ -81,7 +81,7 @@ test-data: deps $(BUILD)/emotiond $(SLOW_BIN)
 	@BUILD=$(BUILD) tests/run.sh $(SLOW_BIN)
 
 bench: deps $(BUILD)/emotiond
-	bench/run.sh
+	BUILD=$(BUILD) bench/run.sh
 
 clean:
 	rm -rf build

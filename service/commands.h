@@ -7,5 +7,6 @@ int cmd_train(int argc, char **argv);   /* service/cmd_train.c */
 int cmd_eval(int argc, char **argv);    /* service/cmd_eval.c */
 int cmd_predict(int argc, char **argv); /* service/cmd_predict.c */
 int cmd_serve(int argc, char **argv);   /* service/cmd_serve.c */
+int cmd_card(int argc, char **argv);    /* service/cmd_card.c */
 
 #endif

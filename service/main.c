@@ -14,6 +14,7 @@ static void usage(FILE *f)
             "  train     train a model on a FER2013 folder\n"
             "  eval      evaluate a model on a labelled folder\n"
             "  predict   classify image files\n"
+            "  card      regenerate a model card (models/README.md)\n"
             "\n"
             "Run 'emotiond <command> --help' for the options of a command.\n");
 }
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "card")) return cmd_card(argc - 1, argv + 1);
     fprintf(stderr, "emotiond: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
