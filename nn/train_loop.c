@@ -398,6 +398,11 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
         if (!t) { nn_set_err(err, errlen, "out of memory for the trainer"); goto out; }
     }
 
+    if (m->in_side != DS_SIDE || m->num_classes != DS_NUM_CLASSES) {
+        nn_set_err(err, errlen, "the architecture must take %dx%d inputs and give %d classes to train on FER2013 folders",
+                   DS_SIDE, DS_SIDE, DS_NUM_CLASSES);
+        goto out;
+    }
     const int S = m->in_side, K = m->num_classes;
     const size_t per = (size_t)S * S;
     const int steps = (tr.n + c.batch - 1) / c.batch;
