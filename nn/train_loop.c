@@ -213,7 +213,14 @@ static int restore_state(const char *ck_txt, run_cfg *c, run_state *s, long long
         return -1;
     }
     /* the run goes on with its own settings; only the epoch count may grow */
-    char *cfg_txt = json_dumps(json_pack("{s:O}", "training", cfg), JSON_COMPACT);
+    json_t *wrap = json_pack("{s:O}", "training", cfg);
+    char *cfg_txt = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
+    json_decref(wrap);
+    if (!cfg_txt) {
+        json_decref(ck);
+        nn_set_err(err, errlen, "out of memory reading the checkpoint");
+        return -1;
+    }
     nn_train_opts keep;
     nn_train_opts_init(&keep);
     keep.epochs = o->epochs;
