@@ -11,9 +11,10 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3
 SAN     ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -fopenmp \
-           -Inn -Iservice $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
 PKGS    := libmicrohttpd jansson libpng libturbojpeg openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -fopenmp \
+           -Inn -Iservice $(PKG_CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs check libcurl 2>/dev/null)
 LDFLAGS += $(SAN) -fopenmp
@@ -34,9 +35,15 @@ TEST_COMMON_OBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 SLOW_BIN    := $(SLOW_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan test-data bench clean
+.SECONDARY:
+.PHONY: all deps run test asan test-data bench clean build-all _run _test _test-data _bench
 
-all: deps $(BUILD)/emotiond
+# Entry points install dependencies first, then build in a sub-make: the
+# pkg-config flags above are computed when make starts, which on a fresh
+# machine is before `deps` has installed the libraries.
+all: deps
+	@$(MAKE) --no-print-directory build-all
+build-all: $(BUILD)/emotiond
 
 deps:
 	@missing=""; for p in $(DEB_PKGCONFIG); do \
@@ -67,20 +74,28 @@ $(BUILD)/emotiond: $(BUILD)/service/main.o $(BUILD)/libservice.a $(BUILD)/libnn.
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(BUILD)/libservice.a $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(TEST_LDLIBS)
 
-run: all
+run: deps
+	@$(MAKE) --no-print-directory _run
+_run: $(BUILD)/emotiond
 	$(BUILD)/emotiond serve --model models/default.emod --port 8080
 
-test: deps $(BUILD)/emotiond $(TEST_BIN)
+test: deps
+	@$(MAKE) --no-print-directory _test
+_test: $(BUILD)/emotiond $(TEST_BIN)
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
-test-data: deps $(BUILD)/emotiond $(SLOW_BIN)
+test-data: deps
+	@$(MAKE) --no-print-directory _test-data
+_test-data: $(BUILD)/emotiond $(SLOW_BIN)
 	@BUILD=$(BUILD) tests/run.sh $(SLOW_BIN)
 
-bench: deps $(BUILD)/emotiond
+bench: deps
+	@$(MAKE) --no-print-directory _bench
+_bench: $(BUILD)/emotiond $(BENCH_BIN)
 	BUILD=$(BUILD) bench/run.sh
 
 clean:
@@ -90,4 +105,3 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-bench: $(BENCH_BIN)
