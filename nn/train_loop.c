@@ -279,19 +279,34 @@ static void write_history(const char *dir, const run_state *s)
     svg_line_chart(path, "Training curves", "epoch", "accuracy", ser, 3, 0, 1);
 }
 
+/* Every command that contributed to this model, oldest first: a resumed run
+ * inherits the list from the checkpoint's metadata and appends its own. */
+static json_t *command_history(const nn_model *m, const nn_train_opts *o)
+{
+    json_t *meta = m ? json_loads(nn_model_meta_json(m), 0, NULL) : NULL;
+    json_t *list = json_array();
+    json_t *old = json_object_get(meta, "commands");
+    if (json_is_array(old)) json_array_extend(list, old);
+    else if (json_is_string(json_object_get(meta, "command")))
+        json_array_append(list, json_object_get(meta, "command"));
+    if (o->command) json_array_append_new(list, json_string(o->command));
+    json_decref(meta);
+    return list;
+}
+
 static char *meta_text(const run_cfg *c, const run_state *s, const nn_train_opts *o,
-                       int n_train, int n_val)
+                       json_t *commands, int n_train, int n_val)
 {
     char date[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *j = json_pack("{s:s,s:i,s:i,s:i,s:i,s:f,s:s,s:f,s:s,s:o}",
+    json_t *j = json_pack("{s:s,s:i,s:i,s:i,s:i,s:f,s:s,s:f,s:s,s:O,s:o}",
         "dataset", o->data_dir ? o->data_dir : "", "train_images", n_train, "val_images", n_val,
         "epochs", s->epoch, "best_epoch", s->best_epoch, "val_accuracy", s->best_val,
         "date", date, "train_seconds", s->elapsed_s, "command", o->command ? o->command : "",
-        "config", cfg_json(c));
+        "commands", commands, "config", cfg_json(c));
     char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     return txt;
@@ -326,6 +341,7 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
     float *x = NULL;
     long long opt_step = 0;
     uint64_t rng = 0;
+    json_t *commands = NULL;
     if (!s) { nn_set_err(err, errlen, "out of memory"); return -1; }
     if (!o->data_dir || !o->out_dir) {
         nn_set_err(err, errlen, "training needs a data directory and an output directory");
@@ -410,6 +426,7 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
                    DS_SIDE, DS_SIDE, DS_NUM_CLASSES);
         goto out;
     }
+    commands = command_history(m, o);
     const int S = m->in_side, K = m->num_classes;
     const size_t per = (size_t)S * S;
     const int steps = (tr.n + c.batch - 1) / c.batch;
@@ -483,7 +500,7 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
             if (!strcmp(c.schedule, "plateau") && s->bad_epochs % (int)c.plateau_patience == 0)
                 s->lr_cur = fmax(s->lr_cur * c.plateau_factor, c.min_lr);
         }
-        char *meta = meta_text(&c, s, o, tr.n, va.n);
+        char *meta = meta_text(&c, s, o, commands, tr.n, va.n);
         if (meta) { nn_model_set_meta_json(m, meta, NULL, 0); free(meta); }
         if (improved) {
             snprintf(path, sizeof path, "%s/best.emod", o->out_dir);
@@ -510,6 +527,7 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
         rc = 0;
     }
 out:
+    json_decref(commands);
     free(order); free(aug); free(x); free(conf); free(ck_txt);
     ds_free(&tr); ds_free(&va);
     nn_trainer_free(t);
