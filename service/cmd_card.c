@@ -147,8 +147,16 @@ int cmd_card(int argc, char **argv)
     fprintf(f, "| **PublicTest accuracy** | **%.2f%%** (%d images) |\n", 100 * acc, va.n);
     fprintf(f, "| PublicTest accuracy, flip TTA | %.2f%% |\n", 100 * acc_tta);
     fprintf(f, "| latency, 1 image, 1 thread | %.2f ms (flip TTA: %.2f ms) |\n\n", lat, lat_tta);
-    fprintf(f, "Training command (run from the repository root, dataset unpacked into `.cache/`):\n\n```sh\n%s\n```\n\n",
-            cmd ? cmd : "?");
+    /* a run resumed from checkpoints lists every command, oldest first */
+    json_t *cmds = json_object_get(meta, "commands");
+    fprintf(f, "Training command%s (run from the repository root, dataset unpacked into `.cache/`, "
+               "`OPENBLAS_CORETYPE` unset):\n\n```sh\n", json_array_size(cmds) > 1 ? "s, in order" : "");
+    if (json_array_size(cmds) > 0)
+        for (size_t i = 0; i < json_array_size(cmds); i++)
+            fprintf(f, "%s\n", json_string_value(json_array_get(cmds, i)));
+    else
+        fprintf(f, "%s\n", cmd ? cmd : "?");
+    fprintf(f, "```\n\n");
     char *cfg = json_dumps(json_object_get(meta, "config"), JSON_INDENT(0) | JSON_COMPACT);
     fprintf(f, "Resolved training settings: `%s`\n\n", cfg ? cfg : "{}");
     free(cfg);
