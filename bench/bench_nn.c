@@ -1,6 +1,7 @@
 /* bench_nn.c - speed of the C engine on one architecture.
  *
  *   build/bench/bench_nn [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
+ *   build/bench/bench_nn --workers N [--quick] [...] ARCH.json|MODEL.emod
  *
  * Prints "key value" lines (lines starting with '#' are comments) that
  * bench/run.sh turns into a table next to bench/torch_bench.py's figures:
@@ -8,6 +9,13 @@
  * latency and batch-64 throughput with 1 thread, training throughput with 2
  * threads, and efficiency = achieved FLOP/s / SGEMM FLOP/s. Never fails on
  * timing; exits non-zero only when the model cannot be built or run.
+ *
+ * --workers N prints only the engine-alone figures bench/service.sh compares
+ * the HTTP service with: images/s of batch-1 nn_predict_u8 with 1..N threads
+ * running at once, each with its own model copy and workspace and 1 engine
+ * thread, as the service's worker pool runs them. With --workers the model
+ * may also be a model file (anything not ending in .json), e.g. the one
+ * being served.
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it is loaded.
  * The environment may force Haswell kernels (half speed on AVX-512), so
@@ -22,6 +30,8 @@
 #include <cblas.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +57,7 @@ typedef struct {
     int quick;          /* shorter runs for smoke tests */
     int keep_env;
     int default_malloc; /* leave glibc malloc's mmap threshold alone */
+    int workers;        /* > 0: only the engine-alone figures for 1..workers threads */
     double min_seconds; /* per measurement */
 } options;
 
@@ -354,10 +365,18 @@ static int env_flag(const char *name)
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){NULL, 0, env_flag(KEEP_ENV), env_flag(MALLOC_ENV), 2.0};
+    *o = (options){.keep_env = env_flag(KEEP_ENV), .default_malloc = env_flag(MALLOC_ENV),
+                   .min_seconds = 2.0};
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
+        if (strcmp(argv[i], "--quick") == 0) {
             o->quick = 1;
+        } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            long n = strtol(argv[++i], &end, 10);
+            if (!end || *end || n < 1 || n > 256)
+                return -1;
+            o->workers = (int)n;
+        }
         else if (strcmp(argv[i], "--keep-openblas-env") == 0)
             o->keep_env = 1;
         else if (strcmp(argv[i], "--default-malloc") == 0)
@@ -369,7 +388,11 @@ static int parse_args(int argc, char **argv, options *o)
     }
     if (o->quick)
         o->min_seconds = 0.3;
-    return o->arch_path ? 0 : -1;
+    if (!o->arch_path)
+        return -1;
+    size_t len = strlen(o->arch_path);
+    /* a model file instead of an architecture only for --workers */
+    return o->workers || (len >= 5 && strcmp(o->arch_path + len - 5, ".json") == 0) ? 0 : -1;
 }
 
 static void print_rate(const char *key, double v, const char *fmt)
@@ -381,6 +404,126 @@ static void print_rate(const char *key, double v, const char *fmt)
     } else {
         printf("%s nan\n", key);
     }
+}
+
+/* ---- engine alone, as the service's worker pool runs it ------------------ */
+
+typedef struct {
+    const nn_model *src;
+    pthread_barrier_t *start;
+    const atomic_int *stop;
+    uint64_t seed;
+    long calls;  /* timed calls made */
+    double *lat; /* seconds of each timed call (the first max_lat) */
+    long max_lat;
+    int failed;
+} worker_ctx;
+
+/* One service worker: its own model copy and workspace (room for a batch of
+ * 2, as service/worker_pool.c makes it), 1 engine thread, batch-1
+ * predictions of random images until *stop. */
+static void *worker_main(void *arg)
+{
+    enum { N_IMAGES = 16 };
+    worker_ctx *w = arg;
+    nn_model *m = nn_model_clone(w->src);
+    nn_ws *ws = m ? nn_ws_create(m, 2) : NULL;
+    size_t px = m ? (size_t)nn_model_input_size(m) * (size_t)nn_model_input_size(m) : 0;
+    uint8_t *pix = random_pixels(N_IMAGES * px, w->seed);
+    float *probs = m ? malloc(sizeof(float) * (size_t)nn_model_num_classes(m)) : NULL;
+    w->failed = !m || !ws || !pix || !probs;
+    nn_set_threads(1);
+    for (int i = 0; !w->failed && i < 3; i++) /* warm-up */
+        w->failed = nn_predict_u8(m, ws, pix + (size_t)i * px, 1, NN_TTA_NONE, probs) != 0;
+    pthread_barrier_wait(w->start);
+    for (long i = 0; !w->failed && !atomic_load(w->stop); i++) {
+        double t0 = now();
+        w->failed = nn_predict_u8(m, ws, pix + (size_t)(i % N_IMAGES) * px, 1, NN_TTA_NONE,
+                                  probs) != 0;
+        if (w->calls < w->max_lat)
+            w->lat[w->calls] = now() - t0;
+        w->calls++;
+    }
+    free(probs);
+    free(pix);
+    nn_ws_free(ws);
+    nn_model_free(m);
+    return NULL;
+}
+
+/* Images/s of n workers running at once for min_seconds, and the median
+ * latency of one call in *lat_ms; -1 when a prediction failed. */
+static double workers_images_per_s(const nn_model *m, int n, const options *o, double *lat_ms)
+{
+    enum { MAX_LAT = 100000 };
+    pthread_barrier_t start;
+    atomic_int stop = 0;
+    worker_ctx *w = calloc((size_t)n, sizeof *w);
+    pthread_t *tid = calloc((size_t)n, sizeof *tid);
+    double *lat = malloc((size_t)n * MAX_LAT * sizeof *lat);
+    *lat_ms = -1;
+    if (!w || !tid || !lat || pthread_barrier_init(&start, NULL, (unsigned)n + 1) != 0) {
+        fprintf(stderr, "bench_nn: out of memory\n");
+        exit(1);
+    }
+    for (int i = 0; i < n; i++) {
+        w[i] = (worker_ctx){m, &start, &stop, 100 + (uint64_t)i, 0,
+                            lat + (size_t)i * MAX_LAT, MAX_LAT, 0};
+        if (pthread_create(&tid[i], NULL, worker_main, &w[i]) != 0) {
+            /* the others would wait at the barrier for ever */
+            fprintf(stderr, "bench_nn: cannot start %d worker threads\n", n);
+            exit(1);
+        }
+    }
+    pthread_barrier_wait(&start);
+    double t0 = now();
+    struct timespec d = {(time_t)o->min_seconds,
+                         (long)((o->min_seconds - (double)(time_t)o->min_seconds) * 1e9)};
+    while (nanosleep(&d, &d) != 0)
+        ;
+    atomic_store(&stop, 1);
+    long calls = 0, nlat = 0;
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(tid[i], NULL);
+        calls += w[i].calls;
+        failed |= w[i].failed;
+        long k = w[i].calls < MAX_LAT ? w[i].calls : MAX_LAT;
+        memmove(lat + nlat, w[i].lat, (size_t)k * sizeof *lat);
+        nlat += k;
+    }
+    double dt = now() - t0; /* includes every worker finishing its last call */
+    double rate = -1;
+    if (!failed && calls > 0) {
+        rate = (double)calls / dt;
+        *lat_ms = median(lat, (int)nlat) * 1e3;
+    }
+    pthread_barrier_destroy(&start);
+    free(w);
+    free(tid);
+    free(lat);
+    return rate;
+}
+
+static int bench_workers(const nn_model *m, const options *o)
+{
+    int rc = 0;
+    printf("params %zu\n", nn_model_num_params(m));
+    printf("flops_per_image %.0f\n", nn_model_flops(m));
+    printf("workers %d\n", o->workers);
+    for (int n = 1; n <= o->workers; n++) {
+        double lat = -1, ips = workers_images_per_s(m, n, o, &lat);
+        char key[64];
+        snprintf(key, sizeof key, "engine_b1_img_s_w%d", n);
+        print_rate(key, ips, "%.1f");
+        snprintf(key, sizeof key, "engine_b1_latency_ms_w%d", n);
+        print_rate(key, lat, "%.3f");
+        if (ips < 0)
+            rc = -1;
+    }
+    if (rc)
+        fprintf(stderr, "bench_nn: nn_predict_u8 failed in a worker\n");
+    return rc;
 }
 
 static void bench_sgemm(const options *o, double *sq1, double *sq2)
@@ -425,22 +568,34 @@ int main(int argc, char **argv)
 {
     options o;
     if (parse_args(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: %s [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json\n"
+                "       %s --workers N [--quick] [...] ARCH.json|MODEL.emod\n", argv[0],
+                argv[0]);
         return 2;
     }
     maybe_reexec(argv, &o);
     char err[256] = "";
     nn_model *m = NULL;
-    if (nn_model_from_arch_file(o.arch_path, 42, &m, err, sizeof err) != 0) {
+    size_t len = strlen(o.arch_path);
+    int is_arch = len >= 5 && strcmp(o.arch_path + len - 5, ".json") == 0;
+    if ((is_arch ? nn_model_from_arch_file(o.arch_path, 42, &m, err, sizeof err)
+                 : nn_model_load(o.arch_path, &m, err, sizeof err)) != 0) {
         fprintf(stderr, "bench_nn: %s: %s\n", o.arch_path, err);
         return 1;
     }
-    printf("# bench_nn: C engine, %s%s\n", o.arch_path, o.quick ? " (quick)" : "");
+    printf("# bench_nn: C engine, %s%s%s\n", o.arch_path, o.workers ? " (engine alone, workers)" : "",
+           o.quick ? " (quick)" : "");
     printf("impl c\n");
     printf("arch %s\n", nn_model_arch_name(m));
     print_load();
     print_blas_env(&o);
     print_malloc_env();
+    if (o.workers) {
+        int rc = bench_workers(m, &o);
+        nn_model_free(m);
+        return rc == 0 ? 0 : 1;
+    }
     double sq1, sq2;
     bench_sgemm(&o, &sq1, &sq2);
     int rc = bench_model(m, &o, sq1, sq2);

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# bench/run.sh - C engine vs PyTorch on the same architectures.
+# bench/run.sh - C engine vs PyTorch on the same architectures, then the service.
 #
-#   bench/run.sh [--quick] [--keep-openblas-env] [--default-malloc] [ARCH ...]
+#   bench/run.sh [--quick] [--keep-openblas-env] [--default-malloc]
+#                [--no-service | --service-only] [ARCH ...]
 #
 # ARCH defaults to "seed vgg" (config/arch/ARCH.json). For each, runs
 # $BUILD/bench/bench_nn and bench/torch_bench.py (with $PYTHON, default
 # /usr/bin/python3), keeps their raw "key value" output in
 # $BUILD/bench/results/ and prints one markdown table per architecture.
-# Options are passed to both programs, so both sides always run with the same
-# OpenBLAS and malloc environment (see bench/README.md). Never fails on
-# timing; exits non-zero only if the C benchmark could not run at all.
+# Then bench/service.sh (emotiond vs Flask + PyTorch over HTTP, wrk) on
+# $SERVICE_MODEL, else models/default.emod if it exists, else $SERVICE_ARCH
+# (default vgg) with random weights. Options are passed to every program, so
+# all sides run with the same OpenBLAS and malloc environment (see
+# bench/README.md). Never fails on timing; exits non-zero only if the C
+# benchmark could not run at all.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -17,11 +21,13 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 BENCH_C=$BUILD/bench/bench_nn
 OUT=$BUILD/bench/results
 
-opts=(); archs=()
+opts=(); archs=(); service=1; engine=1
 for a in "$@"; do
   case $a in
     --quick|--keep-openblas-env|--default-malloc) opts+=("$a") ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --no-service) service=0 ;;
+    --service-only) engine=0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $a" >&2; exit 2 ;;
     *) archs+=("$a") ;;
   esac
@@ -89,6 +95,26 @@ table() {
        "torch $(or_na "$(value loadavg_1min "$tf")") on $(or_na "$(value cpus_online "$cf")") CPUs"
 }
 
+# service_bench: bench/service.sh on the model the service ships, if any.
+service_bench() {
+  local model=${SERVICE_MODEL:-}
+  [ -n "$model" ] || [ ! -r models/default.emod ] || model=models/default.emod
+  local rc=0
+  echo
+  if [ -n "$model" ]; then
+    BUILD=$BUILD PYTHON=$PYTHON bench/service.sh "${opts[@]}" --model "$model" || rc=$?
+  else
+    BUILD=$BUILD PYTHON=$PYTHON bench/service.sh "${opts[@]}" "${SERVICE_ARCH:-vgg}" || rc=$?
+  fi
+  [ $rc = 0 ] || echo "run.sh: bench/service.sh failed (exit $rc)" >&2
+  return $rc
+}
+
+if [ $engine = 0 ]; then
+  service_bench
+  exit
+fi
+
 if [ ! -x "$BENCH_C" ]; then
   echo "run.sh: $BENCH_C not built (make bench builds it)" >&2
   exit 1
@@ -126,4 +152,6 @@ done
 echo
 for arch in "${archs[@]}"; do cat "$OUT/$arch.c.txt" "$OUT/$arch.torch.txt" 2>/dev/null; done |
   grep '^# NOTE' | sort -u
+# a failed service bench is reported but does not change the exit status
+[ $service = 0 ] || service_bench || true
 exit $status
