@@ -154,4 +154,11 @@ for arch in "${archs[@]}"; do cat "$OUT/$arch.c.txt" "$OUT/$arch.torch.txt" 2>/d
   grep '^# NOTE' | sort -u
 # a failed service bench is reported but does not change the exit status
 [ $service = 0 ] || service_bench || true
+# face detection cost and accuracy (photos-dlib), when the detector is built
+if [ $engine = 1 ] && [ -x "$BUILD/bench/bench_face" ]; then
+  echo
+  echo "## Face detection"
+  echo
+  "$BUILD/bench/bench_face" || echo "run.sh: bench_face failed" >&2
+fi
 exit $status

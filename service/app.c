@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin_routes.h"
+#include "app_store.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "predict.h"
@@ -19,6 +21,10 @@ struct app {
     metrics met;
     wp_pool *pool;
     srv_server *srv;
+    svc_config admin_cfg;  /* the separate admin listener's settings */
+    srv_server *admin_srv; /* NULL when the admin API shares the main port */
+    ms_store *store;       /* NULL without model_dir */
+    admin_api *admin;
     char *openapi;
     size_t openapi_len;
     int stopped;
@@ -66,15 +72,18 @@ static char *load_openapi(size_t *len)
     return NULL;
 }
 
-int app_start_with_model(const svc_config *cfg, FILE *log, svc_model *model, app **out,
-                         char *err, size_t errlen)
+/* Takes ownership of store (closed on failure). */
+static int start(const svc_config *cfg, FILE *log, svc_model *model, ms_store *store, app **out,
+                 char *err, size_t errlen)
 {
     *out = NULL;
     app *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "out of memory");
+        ms_close(store);
         return -1;
     }
+    a->store = store;
     a->cfg = *cfg;
     a->log = log ? log : stderr;
     metrics_init(&a->met);
@@ -88,29 +97,67 @@ int app_start_with_model(const svc_config *cfg, FILE *log, svc_model *model, app
     if (!a->openapi)
         rlog_event(a->log, a->cfg.log_format, "warn",
                    "openapi.yaml not found: GET /openapi.yaml will answer 404");
-    srv_deps d = {&a->cfg, a->pool, &a->met, a->log, a->openapi, a->openapi_len};
+    admin_deps ad = {&a->cfg, a->pool, a->store, a->log};
+    a->admin = admin_create(&ad, err, errlen);
+    if (!a->admin) goto err;
+    int split = a->cfg.admin_port >= 0; /* the admin API on its own port */
+    srv_deps d = {&a->cfg, a->pool, &a->met, a->log, a->openapi, a->openapi_len, a->admin,
+                  split ? SRV_SERVE_PUBLIC : SRV_SERVE_ALL};
     a->srv = srv_start(&d, err, errlen);
     if (!a->srv) goto err;
+    if (split) {
+        a->admin_cfg = a->cfg;
+        snprintf(a->admin_cfg.host, sizeof a->admin_cfg.host, "%s", a->cfg.admin_host);
+        a->admin_cfg.port = a->cfg.admin_port;
+        srv_deps ds = {&a->admin_cfg, a->pool, &a->met, a->log, NULL, 0, a->admin, SRV_SERVE_ADMIN};
+        a->admin_srv = srv_start(&ds, err, errlen);
+        if (!a->admin_srv) goto err;
+    }
     rlog_event(a->log, a->cfg.log_format, "info",
                "serving model %s version %s (%s) with %d workers, queue %d", model->id,
                model->version, a->cfg.model, workers, a->cfg.queue_size);
     *out = a;
     return 0;
 err:
+    srv_stop(a->srv);
+    admin_destroy(a->admin);
     wp_destroy(a->pool);
+    ms_close(a->store);
     free(a->openapi);
     free(a);
     return -1;
 }
 
+int app_start_with_model(const svc_config *cfg, FILE *log, svc_model *model, app **out,
+                         char *err, size_t errlen)
+{
+    ms_store *store = NULL;
+    svc_model *m = sm_ref(model);
+    if (cfg->model_dir[0]) { /* the store decides; model only seeds an empty one */
+        sm_unref(m);
+        m = app_store_open(cfg, model->nn, &store, err, errlen);
+        if (!m) return -1;
+    }
+    int rc = start(cfg, log, m, store, out, err, errlen);
+    sm_unref(m);
+    return rc;
+}
+
 int app_start(const svc_config *cfg, FILE *log, app **out, char *err, size_t errlen)
 {
     *out = NULL;
-    svc_model *m = sm_load(cfg->model, err, errlen);
+    ms_store *store = NULL;
+    svc_model *m = cfg->model_dir[0] ? app_store_open(cfg, NULL, &store, err, errlen)
+                                     : sm_load(cfg->model, err, errlen);
     if (!m) return -1;
-    int rc = app_start_with_model(cfg, log, m, out, err, errlen);
+    int rc = start(cfg, log, m, store, out, err, errlen);
     sm_unref(m);
     return rc;
+}
+
+int app_admin_port(const app *a)
+{
+    return a->admin_srv ? srv_port(a->admin_srv) : srv_port(a->srv);
 }
 
 int app_port(const app *a)
@@ -121,7 +168,9 @@ int app_port(const app *a)
 int app_reload(app *a, char *err, size_t errlen)
 {
     char e[1024];
-    svc_model *m = sm_load(a->cfg.model, e, sizeof e);
+    /* with a store, the active version is what a reload re-reads */
+    svc_model *m = a->store ? app_store_load_active(a->store, e, sizeof e)
+                            : sm_load(a->cfg.model, e, sizeof e);
     if (!m) {
         atomic_fetch_add(&a->met.model_reloads_failed, 1);
         rlog_event(a->log, a->cfg.log_format, "error",
@@ -162,7 +211,9 @@ int app_shutdown(app *a)
     rlog_event(a->log, a->cfg.log_format, "info",
                "shutting down: %lld request(s) in flight, grace period %d s", n,
                a->cfg.shutdown_grace);
+    admin_stop(a->admin); /* a training job checkpoints and stops meanwhile */
     srv_begin_shutdown(a->srv);
+    if (a->admin_srv) srv_begin_shutdown(a->admin_srv);
     int clean = wait_in_flight(a, t0 + a->cfg.shutdown_grace) == 0;
     if (!clean) {
         /* Out of time: queued jobs are answered 503 and their connections
@@ -180,6 +231,11 @@ int app_shutdown(app *a)
     long long left = srv_in_flight(a->srv);
     srv_stop(a->srv);
     a->srv = NULL;
+    srv_stop(a->admin_srv);
+    a->admin_srv = NULL;
+    /* the job thread may activate a model through the pool: joined first */
+    admin_destroy(a->admin);
+    a->admin = NULL;
     wp_destroy(a->pool);
     a->pool = NULL;
     rlog_event(a->log, a->cfg.log_format, "info",
@@ -192,6 +248,8 @@ void app_free(app *a)
 {
     if (!a) return;
     app_shutdown(a);
+    admin_destroy(a->admin);
+    ms_close(a->store);
     free(a->openapi);
     free(a);
 }

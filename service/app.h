@@ -15,11 +15,16 @@ typedef struct app app;
 /* Loads cfg->model and starts serving. cfg is copied. */
 int app_start(const svc_config *cfg, FILE *log, app **out, char *err, size_t errlen);
 
-/* Starts with a model already loaded (a reference is taken). */
+/* Starts with a model already loaded (a reference is taken). With
+ * cfg->model_dir the store's active version is served instead; model only
+ * seeds an empty store. */
 int app_start_with_model(const svc_config *cfg, FILE *log, svc_model *model, app **out,
                          char *err, size_t errlen);
 
 int app_port(const app *a);
+
+/* The port of the admin API: the separate admin listener's, or app_port. */
+int app_admin_port(const app *a);
 
 /* Re-reads the model file (SIGHUP). A file that fails to load or validate is
  * refused with a message in err and the current model keeps serving. */

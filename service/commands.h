@@ -8,5 +8,6 @@ int cmd_eval(int argc, char **argv);    /* service/cmd_eval.c */
 int cmd_predict(int argc, char **argv); /* service/cmd_predict.c */
 int cmd_serve(int argc, char **argv);   /* service/cmd_serve.c */
 int cmd_card(int argc, char **argv);    /* service/cmd_card.c */
+int cmd_convert_cascade(int argc, char **argv); /* service/cmd_convert_cascade.c */
 
 #endif

@@ -14,7 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { T_INT, T_LL, T_STR, T_BOOL, T_LOGFMT, T_ORIGINS } opt_type;
+/* T_SECRET: a string that --print-config never shows (printed as null). */
+typedef enum { T_INT, T_LL, T_STR, T_BOOL, T_LOGFMT, T_ORIGINS, T_SECRET } opt_type;
 
 typedef struct {
     const char *key;
@@ -53,6 +54,36 @@ static const opt_desc opts[] = {
     {"tta", T_BOOL, F(tta), 0, 0, 0, "also classify the mirrored face and average"},
     {"cors_origins", T_ORIGINS, F(cors_origins), 0, 0, 0,
      "allowed CORS origins, comma-separated (\"*\" = any)"},
+    {"model_dir", T_STR, F(model_dir), sizeof(((svc_config *)0)->model_dir), 0, 0,
+     "model store directory (enables GET /models and POST /train)"},
+    {"data_dir", T_STR, F(data_dir), sizeof(((svc_config *)0)->data_dir), 0, 0,
+     "training data directory (train/, test/; feedback/ for POST /samples)"},
+    {"arch_dir", T_STR, F(arch_dir), sizeof(((svc_config *)0)->arch_dir), 0, 0,
+     "architectures a training job may name"},
+    {"admin_token", T_SECRET, F(admin_token), sizeof(((svc_config *)0)->admin_token), 0, 0,
+     "Bearer token of the admin API (never printed)"},
+    {"admin_token_file", T_STR, F(admin_token_file), sizeof(((svc_config *)0)->admin_token_file),
+     0, 0, "file holding the admin token"},
+    {"admin_host", T_STR, F(admin_host), sizeof(((svc_config *)0)->admin_host), 0, 0,
+     "address of the separate admin port"},
+    {"admin_port", T_INT, F(admin_port), 0, -1, 65535,
+     "separate admin port (-1 = admin API on the main port)"},
+    {"keep_models", T_INT, F(keep_models), 0, 1, 10000, "model versions kept in the store"},
+    {"train_threads", T_INT, F(train_threads), 0, 1, 8, "threads of a training job"},
+    {"train_nice", T_INT, F(train_nice), 0, 0, 19, "nice value of the training thread"},
+    {"face_cascade", T_STR, F(face_cascade), sizeof(((svc_config *)0)->face_cascade), 0, 0,
+     "face detector cascade (null in JSON: no face detection)"},
+    {"face_scale_step_percent", T_INT, F(face_scale_step_percent), 0, 1, 100,
+     "face detection: each scanned face size is this % larger"},
+    {"face_min_size", T_INT, F(face_min_size), 0, 0, 1 << 20,
+     "face detection: smallest face side in pixels (0 = 24)"},
+    {"face_max_scan_side", T_INT, F(face_max_scan_side), 0, 0, 1 << 20,
+     "face detection: downscale to this longer side first (0 = never)"},
+    {"face_min_neighbors", T_INT, F(face_min_neighbors), 0, 0, 100,
+     "face detection: overlapping hits a face needs"},
+    {"max_faces", T_INT, F(max_faces), 0, 1, 256, "faces classified per image, largest first"},
+    {"face_crop_max_side", T_INT, F(face_crop_max_side), 0, 0, 1 << 20,
+     "faces=auto: images up to this side are face crops, not photos"},
 };
 #undef F
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -88,6 +119,19 @@ void cfg_defaults(svc_config *c)
     c->log_requests = 1;
     c->tta = 0;
     c->cors_count = 0;
+    snprintf(c->arch_dir, sizeof c->arch_dir, "config/arch");
+    snprintf(c->admin_host, sizeof c->admin_host, "127.0.0.1");
+    c->admin_port = -1;
+    c->keep_models = 5;
+    c->train_threads = 1;
+    c->train_nice = 10;
+    snprintf(c->face_cascade, sizeof c->face_cascade, "models/haarcascade_frontalface_default.fdc");
+    c->face_scale_step_percent = 10;
+    c->face_min_size = 0;
+    c->face_max_scan_side = 640;
+    c->face_min_neighbors = 3;
+    c->max_faces = 16;
+    c->face_crop_max_side = 128;
 }
 
 static const opt_desc *find_opt(const char *key)
@@ -166,6 +210,15 @@ static int set_value(svc_config *c, const opt_desc *d, const char *value, const 
         else *(long long *)field = v;
         return 0;
     }
+    case T_SECRET:
+        /* the value is never echoed back, not even in an error message */
+        if (!*value || strlen(value) >= d->size) {
+            set_err(err, errlen, "%s: %s: bad value (%s)", source, d->key,
+                    *value ? "too long" : "empty");
+            return -1;
+        }
+        snprintf(field, d->size, "%s", value);
+        return 0;
     case T_STR:
         if (!*value || strlen(value) >= d->size) {
             set_err(err, errlen, "%s: %s: bad value '%s' (%s)", source, d->key, value,
@@ -226,6 +279,11 @@ static int apply_json_value(svc_config *c, const opt_desc *d, json_t *v, const c
         snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
         return set_value(c, d, buf, source, err, errlen);
     case T_STR:
+        if (json_is_null(v)) { /* an optional path left unset (--print-config writes null) */
+            *((char *)c + d->off) = '\0';
+            return 0;
+        }
+        /* fall through */
     case T_LOGFMT:
         if (!json_is_string(v)) goto type_err;
         return set_value(c, d, json_string_value(v), source, err, errlen);
@@ -233,6 +291,10 @@ static int apply_json_value(svc_config *c, const opt_desc *d, json_t *v, const c
         if (!json_is_boolean(v)) goto type_err;
         *(int *)((char *)c + d->off) = json_is_true(v);
         return 0;
+    case T_SECRET:
+        if (json_is_null(v)) return 0; /* what --print-config writes: leaves it unset */
+        if (!json_is_string(v)) goto type_err;
+        return set_value(c, d, json_string_value(v), source, err, errlen);
     case T_ORIGINS: {
         if (!json_is_array(v)) goto type_err;
         c->cors_count = 0;
@@ -434,9 +496,10 @@ char *cfg_to_json(const svc_config *c)
         switch (d->type) {
         case T_INT: v = json_integer(*(const int *)field); break;
         case T_LL: v = json_integer(*(const long long *)field); break;
-        case T_STR: v = json_string(field); break;
+        case T_STR: v = *field ? json_string(field) : json_null(); break; /* unset path */
         case T_BOOL: v = json_boolean(*(const int *)field); break;
         case T_LOGFMT: v = json_string(c->log_format == CFG_LOG_JSON ? "json" : "plain"); break;
+        case T_SECRET: v = json_null(); break;
         case T_ORIGINS:
             v = json_array();
             for (int k = 0; v && k < c->cors_count; k++)
@@ -473,7 +536,8 @@ void cfg_print_help(void *file)
         case T_STR: snprintf(def, sizeof def, "%s", field); break;
         case T_BOOL: snprintf(def, sizeof def, "%s", *(const int *)field ? "true" : "false"); break;
         case T_LOGFMT: snprintf(def, sizeof def, "plain"); break;
-        case T_ORIGINS: snprintf(def, sizeof def, "none"); break;
+        case T_ORIGINS:
+        case T_SECRET: snprintf(def, sizeof def, "none"); break;
         }
         fprintf(f, "  --%-24s %s [%s]\n", flag, opts[i].help, def);
     }

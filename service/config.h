@@ -37,6 +37,25 @@ typedef struct {
     int tta;                  /* average with the mirrored face */
     int cors_count;
     char cors_origins[CFG_MAX_ORIGINS][256]; /* "*" allows any origin */
+    /* admin API (see service/admin_routes.h) */
+    char model_dir[1024];     /* model store; "" = no store (GET /models, /train refused) */
+    char data_dir[1024];      /* training data, Kaggle layout, plus feedback/ samples */
+    char arch_dir[1024];      /* architectures POST /train may name */
+    char admin_token[256];    /* secret: never printed by --print-config, never logged */
+    char admin_token_file[1024]; /* file holding the token (Kubernetes secret) */
+    char admin_host[64];      /* bind address of the separate admin port */
+    int admin_port;           /* -1 = admin API on the main port; 0 = ephemeral */
+    int keep_models;          /* model versions kept in the store (the active one always) */
+    int train_threads;        /* threads of a training job */
+    int train_nice;           /* nice value of the training thread */
+    /* face detection in photos (see nn/face_detect.h) */
+    char face_cascade[1024];  /* compact cascade file; "" (null in JSON) = no detection */
+    int face_scale_step_percent; /* each scanned face size this much larger (10 = x1.1) */
+    int face_min_size;        /* smallest face side in image pixels; 0 = cascade window */
+    int face_max_scan_side;   /* downscale photos to this longer side before scanning; 0 = never */
+    int face_min_neighbors;   /* raw hits a face needs (3, as OpenCV) */
+    int max_faces;            /* faces classified per image (largest first); ?max_faces lowers it */
+    int face_crop_max_side;   /* faces=auto: images up to this side are taken as face crops */
 } svc_config;
 
 /* What cfg_load saw besides settings. */

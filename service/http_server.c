@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "face_detect.h"
 #include "json_response.h"
 #include "multipart.h"
 #include "predict.h"
@@ -43,6 +44,7 @@ struct srv_server {
     atomic_int shutting_down;
     atomic_ullong seq;      /* request ids */
     uint32_t id_prefix;
+    fd_cascade *cascade;    /* face detector shared read-only by the jobs; NULL = none */
 };
 
 enum { PH_HEADERS, PH_DEFERRED, PH_BODY, PH_QUEUED, PH_DONE, PH_ANSWERED };
@@ -67,7 +69,14 @@ typedef struct {
     int too_large;
     mp_parser *mp;
     int top;
+    faces_mode faces;
+    int max_faces;
     predict_job job;
+    /* admin API: the token was checked from the headers; a refused request's
+     * body is dropped, not stored */
+    int admin;
+    admin_auth_result auth;
+    char location[128];
     /* answer, for the log and metrics */
     int status;
     size_t bytes;
@@ -138,6 +147,10 @@ static enum MHD_Result respond(req *r, int status, const char *ctype, const char
     }
     if ((status == 405 || status == 204) && r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->location[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"emotiond-admin\"");
     if (r->origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
@@ -282,6 +295,21 @@ static enum MHD_Result predict_headers(req *r)
             return respond_error(r, 400, "invalid_parameter",
                                  "top must be an integer from 1 to the number of classes");
         r->top = (int)k;
+    }
+    const char *faces = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "faces");
+    if (faces && !strcmp(faces, "detect")) r->faces = FACES_DETECT;
+    else if (faces && !strcmp(faces, "none")) r->faces = FACES_NONE;
+    else if (faces && strcmp(faces, "auto"))
+        return respond_error(r, 400, "invalid_parameter", "faces must be auto, detect or none");
+    r->max_faces = cfg->max_faces;
+    const char *mf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max_faces");
+    if (mf) {
+        char *end = NULL;
+        long k = strtol(mf, &end, 10);
+        if (!*mf || *end || k < 1 || k > 256)
+            return respond_error(r, 400, "invalid_parameter",
+                                 "max_faces must be an integer from 1 to 256");
+        if (k < r->max_faces) r->max_faces = (int)k; /* the server's limit still holds */
     }
 
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -432,6 +460,15 @@ static enum MHD_Result predict_body_done(req *r)
     j->limits.max_pixels = cfg->max_image_pixels;
     j->tta = cfg->tta;
     j->top = r->top;
+    j->faces = r->faces;
+    j->cascade = s->cascade;
+    fd_params_default(&j->detect);
+    j->detect.scale_step = 1.0 + cfg->face_scale_step_percent / 100.0;
+    j->detect.min_size = cfg->face_min_size;
+    j->detect.max_scan_side = cfg->face_max_scan_side;
+    j->detect.min_neighbors = cfg->face_min_neighbors;
+    j->max_faces = r->max_faces;
+    j->crop_max_side = cfg->face_crop_max_side;
     j->t_start = r->t0;
     j->met = s->d.met;
 
@@ -450,6 +487,52 @@ static enum MHD_Result predict_body_done(req *r)
         job_finished(r);
     }
     return MHD_YES;
+}
+
+/* ---- admin API ------------------------------------------------------------- */
+
+/* Headers of an admin request: the token is judged now, so that a refused
+ * client cannot make the server buffer a body; the body (if any) is read
+ * and, for an authorised request, kept up to max_body_bytes. */
+static enum MHD_Result admin_headers(req *r)
+{
+    srv_server *s = r->srv;
+    r->admin = 1;
+    r->route = ROUTE_ADMIN;
+    r->form = BODY_RAW;
+    if (atomic_load(&s->shutting_down))
+        return respond_error(r, 503, "shutting_down", "the server is shutting down");
+    r->auth = admin_check(s->d.admin, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                                  MHD_HTTP_HEADER_AUTHORIZATION));
+    atomic_store(&r->phase, PH_BODY);
+    return MHD_YES;
+}
+
+static enum MHD_Result admin_body_done(req *r)
+{
+    srv_server *s = r->srv;
+    admin_response out;
+    memset(&out, 0, sizeof out);
+    if (r->auth != ADMIN_AUTH_OK) {
+        admin_auth_response(r->auth, &out);
+    } else if (r->too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the body is larger than the limit of %lld bytes",
+                 s->d.cfg->max_body_bytes);
+        free_body(r);
+        return respond_error(r, 413, "payload_too_large", msg);
+    } else {
+        struct MHD_Connection *c = r->conn;
+        admin_request q = {r->method, r->path,
+                           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+                           MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "label"),
+                           r->body, r->len};
+        admin_handle(s->d.admin, &q, &out);
+    }
+    free_body(r);
+    snprintf(r->location, sizeof r->location, "%s", out.location);
+    if (out.allow) r->allow = out.allow;
+    return respond_json(r, out.status, out.body, out.code);
 }
 
 /* Answers everything but a POST /predict from the routing result. */
@@ -506,6 +589,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->origin = allowed_origin(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                   "Origin"));
         r->rr = route_lookup(method, url, &r->route, &r->allow);
+        if (s->d.admin && s->d.mode != SRV_SERVE_PUBLIC && admin_is_path(url))
+            return admin_headers(r);
+        if (s->d.mode == SRV_SERVE_ADMIN) r->rr = ROUTE_NOT_FOUND; /* admin port: nothing else */
         /* A POST to /predict is judged from its headers right away: an error
          * answered now means the body is never read (libmicrohttpd then
          * closes the connection). Everything else is answered on the next
@@ -544,7 +630,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             }
             return MHD_YES;
         }
-        if (r->too_large) return MHD_YES;
+        if (r->too_large || (r->admin && r->auth != ADMIN_AUTH_OK)) return MHD_YES;
         if (store_body(r, upload_data, n)) {
             r->too_large = 1; /* out of memory for this body: answer as oversize */
             free_body(r);
@@ -555,7 +641,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (phase == PH_BODY) return predict_body_done(r);
+    if (phase == PH_BODY) return r->admin ? admin_body_done(r) : predict_body_done(r);
     if (phase == PH_DONE) {
         predict_job *j = &r->job;
         free_body(r); /* the job no longer needs it */
@@ -646,6 +732,18 @@ srv_server *srv_start(const srv_deps *deps, char *err, size_t errlen)
         return NULL;
     }
 
+    /* Loaded once here, not per request; a configured cascade that does not
+     * load stops start-up rather than silently serving without detection. */
+    if (cfg->face_cascade[0]) {
+        char fe[512];
+        if (fd_cascade_load(cfg->face_cascade, &s->cascade, fe, sizeof fe)) {
+            snprintf(err, errlen, "face_cascade: %s (set it to null in the config file to serve "
+                     "without face detection)", fe);
+            free(s);
+            return NULL;
+        }
+    }
+
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, sa,
@@ -660,6 +758,7 @@ srv_server *srv_start(const srv_deps *deps, char *err, size_t errlen)
     if (!s->mhd) {
         snprintf(err, errlen, "cannot listen on %s port %d (address in use or not permitted?)",
                  cfg->host, cfg->port);
+        fd_cascade_free(s->cascade);
         free(s);
         return NULL;
     }
@@ -697,5 +796,6 @@ void srv_stop(srv_server *s)
 {
     if (!s) return;
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    fd_cascade_free(s->cascade);
     free(s);
 }

@@ -11,11 +11,16 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "admin_routes.h"
 #include "config.h"
 #include "metrics.h"
 #include "worker_pool.h"
 
 typedef struct srv_server srv_server;
+
+/* Which API a listener serves: both (admin API on the main port), only the
+ * public one (the admin API has its own port), or only the admin API. */
+typedef enum { SRV_SERVE_ALL = 0, SRV_SERVE_PUBLIC = 1, SRV_SERVE_ADMIN = 2 } srv_mode;
 
 typedef struct {
     const svc_config *cfg; /* must outlive the server */
@@ -24,6 +29,8 @@ typedef struct {
     FILE *log;             /* request and event lines (stderr) */
     const char *openapi;   /* GET /openapi.yaml body; NULL answers 404 */
     size_t openapi_len;
+    admin_api *admin;      /* NULL: admin paths are unknown (404) */
+    srv_mode mode;
 } srv_deps;
 
 srv_server *srv_start(const srv_deps *deps, char *err, size_t errlen);

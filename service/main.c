@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "  eval      evaluate a model on a labelled folder\n"
             "  predict   classify image files\n"
             "  card      regenerate a model card (models/README.md)\n"
+            "  convert-cascade  OpenCV face cascade XML -> compact file (models/)\n"
             "\n"
             "Run 'emotiond <command> --help' for the options of a command.\n");
 }
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(cmd, "card")) return cmd_card(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert-cascade")) return cmd_convert_cascade(argc - 1, argv + 1);
     fprintf(stderr, "emotiond: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

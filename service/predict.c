@@ -112,28 +112,25 @@ static int image_from_json(predict_job *job, uint8_t **out, size_t *outlen)
     return 0;
 }
 
-void predict_run(predict_job *job, const wp_ctx *ctx)
+/* Sets the job's error from an IMG_E_* code and the decoder's message. */
+static void fail_image(predict_job *job, int rc, const char *msg)
 {
-    uint8_t *owned = NULL, *pixels = NULL;
-    float *probs = NULL;
-    const uint8_t *data = job->body;
-    size_t len = job->len;
-    const svc_model *info = ctx->info;
+    /* The decoder's own reason code, so that the service, `emotiond
+     * predict` and the data loader name a failure alike. */
+    const char *code = img_strerror_code(rc);
+    if (!code || !*code) code = image_error_code(rc);
+    predict_fail(job, predict_status_for_image_error(rc), code,
+                 msg[0] ? msg : "the image cannot be decoded");
+}
 
-    job->status = 0;
-    job->error_code = NULL;
-    job->response = NULL;
-    if (job->form == BODY_JSON) {
-        if (image_from_json(job, &owned, &len)) goto done;
-        data = owned;
-    }
-    if (!len) {
-        predict_fail(job, 400, "empty_body", "the image is empty");
-        goto done;
-    }
+/* The whole image is one face crop: resized to the model's input and
+ * classified (the answer without "faces"). */
+static void classify_crop(predict_job *job, const wp_ctx *ctx, const uint8_t *data, size_t len)
+{
+    const svc_model *info = ctx->info;
     int side = info->input_size;
-    pixels = malloc((size_t)side * (size_t)side);
-    probs = malloc((size_t)info->num_classes * sizeof *probs);
+    uint8_t *pixels = malloc((size_t)side * (size_t)side);
+    float *probs = malloc((size_t)info->num_classes * sizeof *probs);
     if (!pixels || !probs) {
         predict_fail(job, 503, "out_of_memory", "out of memory");
         goto done;
@@ -143,12 +140,7 @@ void predict_run(predict_job *job, const wp_ctx *ctx)
     int rc = img_decode_gray_resized(data, len, &job->limits, side, side, pixels, &w, &h, msg,
                                      sizeof msg);
     if (rc != IMG_OK) {
-        /* The decoder's own reason code, so that the service, `emotiond
-         * predict` and the data loader name a failure alike. */
-        const char *code = img_strerror_code(rc);
-        if (!code || !*code) code = image_error_code(rc);
-        predict_fail(job, predict_status_for_image_error(rc), code,
-                     msg[0] ? msg : "the image cannot be decoded");
+        fail_image(job, rc, msg);
         goto done;
     }
     if (nn_predict_u8(ctx->model, ctx->ws, pixels, 1, job->tta ? NN_TTA_FLIP : NN_TTA_NONE,
@@ -172,8 +164,54 @@ void predict_run(predict_job *job, const wp_ctx *ctx)
     job->status = job->response ? 200 : 503;
     if (!job->response) job->error_code = "out_of_memory";
 done:
-    if (job->error_code && job->met) metrics_decode_failure(job->met, job->error_code);
-    free(owned);
     free(pixels);
     free(probs);
+}
+
+void predict_run(predict_job *job, const wp_ctx *ctx)
+{
+    uint8_t *owned = NULL, *gray = NULL;
+    const uint8_t *data = job->body;
+    size_t len = job->len;
+
+    job->status = 0;
+    job->error_code = NULL;
+    job->response = NULL;
+    if (job->form == BODY_JSON) {
+        if (image_from_json(job, &owned, &len)) goto done;
+        data = owned;
+    }
+    if (!len) {
+        predict_fail(job, 400, "empty_body", "the image is empty");
+        goto done;
+    }
+    if (job->faces == FACES_DETECT && !job->cascade) {
+        predict_fail(job, 501, "face_detection_disabled",
+                     "this server has no face detector (face_cascade is not set)");
+        goto done;
+    }
+    if (job->faces == FACES_NONE || !job->cascade) {
+        classify_crop(job, ctx, data, len);
+        goto done;
+    }
+    /* Detection needs the full-size image; the decoder checks the limits
+     * from the header before allocating it. */
+    char msg[256] = "";
+    int w = 0, h = 0;
+    int rc = img_decode_gray(data, len, &job->limits, &gray, &w, &h, msg, sizeof msg);
+    if (rc != IMG_OK) {
+        fail_image(job, rc, msg);
+        goto done;
+    }
+    if (job->faces == FACES_AUTO && w <= job->crop_max_side && h <= job->crop_max_side) {
+        /* Small enough to be a crop already: classified exactly as before
+         * face detection existed (same decoder path, same pixels). */
+        classify_crop(job, ctx, data, len);
+        goto done;
+    }
+    predict_faces(job, ctx, gray, w, h);
+done:
+    if (job->error_code && job->met) metrics_decode_failure(job->met, job->error_code);
+    free(owned);
+    free(gray);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "face_detect.h"
 #include "image.h"
 #include "metrics.h"
 #include "worker_pool.h"
@@ -16,6 +17,13 @@ typedef enum {
     BODY_MULTIPART,/* the "image" field already extracted into body */
     BODY_JSON      /* {"image": "<base64>"} */
 } body_form;
+
+/* ?faces=: find the faces first, or classify the whole image as one crop. */
+typedef enum {
+    FACES_AUTO = 0, /* detect, unless the image is small enough to be a face crop */
+    FACES_DETECT,
+    FACES_NONE
+} faces_mode;
 
 typedef struct {
     /* in */
@@ -27,6 +35,11 @@ typedef struct {
     int top;          /* 0 = no "top" list */
     double t_start;   /* monotonic seconds when the request arrived */
     metrics *met;     /* may be NULL */
+    faces_mode faces;
+    const fd_cascade *cascade; /* NULL: no face detection configured */
+    fd_params detect;
+    int max_faces;        /* faces classified, largest first */
+    int crop_max_side;    /* FACES_AUTO: both sides <= this -> a face crop */
     /* out */
     int status;
     char *response;   /* malloc'ed JSON; NULL means out of memory (use jr_oom_body) */
@@ -35,6 +48,10 @@ typedef struct {
 
 /* Classifies the image in job->body with the worker's model. */
 void predict_run(predict_job *job, const wp_ctx *ctx);
+
+/* predict_faces.c: detects the faces in a decoded w x h grayscale image and
+ * classifies each ({"faces": [...]} answer). */
+void predict_faces(predict_job *job, const wp_ctx *ctx, const uint8_t *gray, int w, int h);
 
 /* HTTP status for an IMG_E_* code: 400 for bad data, 422 for images over the
  * size limits, 503 when out of memory, 500 otherwise. */

@@ -50,6 +50,7 @@ route_result route_lookup(const char *method, const char *path, route_id *id,
 const char *route_name(route_id id)
 {
     static const char *names[ROUTE_COUNT] = {"predict", "healthz", "livez",   "readyz", "metrics",
-                                             "model",   "root",    "openapi", "other"};
+                                             "model",   "root",    "openapi", "admin",
+                                             "other"};
     return (unsigned)id < ROUTE_COUNT ? names[id] : "other";
 }

@@ -12,6 +12,7 @@ typedef enum {
     ROUTE_MODEL,
     ROUTE_ROOT,
     ROUTE_OPENAPI,
+    ROUTE_ADMIN, /* /train, /models, /samples (routed by admin_routes.c) */
     ROUTE_OTHER, /* unknown paths, for metrics labels */
     ROUTE_COUNT
 } route_id;
