@@ -198,7 +198,9 @@ static int save_checkpoint(const char *path, nn_trainer *t, const run_cfg *c,
     json_decref(ck);
     if (!txt) { nn_set_err(err, errlen, "out of memory building the checkpoint"); return -1; }
     nn_extra ex[2] = {{"opt_m", t->opt_m, t->m->n_params}, {"opt_v", t->opt_v, t->m->n_params}};
-    int rc = nn_file_save(t->m, ex, 2, txt, path, err, errlen);
+    /* SGD keeps one moment, Adam two: a checkpoint holds only what is used */
+    int n_ex = t->cfg.optimizer == NN_OPT_ADAM ? 2 : 1;
+    int rc = nn_file_save(t->m, ex, n_ex, txt, path, err, errlen);
     free(txt);
     return rc;
 }
@@ -412,7 +414,8 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
         if (!t) { nn_set_err(err, errlen, "out of memory for the trainer"); goto out; }
         ex[0] = (nn_extra){"opt_m", t->opt_m, m->n_params};
         ex[1] = (nn_extra){"opt_v", t->opt_v, m->n_params};
-        if (nn_file_load(o->resume, &tmp, ex, 2, NULL, err, errlen)) goto out;
+        if (nn_file_load(o->resume, &tmp, ex, oc.optimizer == NN_OPT_ADAM ? 2 : 1, NULL, err, errlen))
+            goto out;
         nn_model_free(tmp);
         t->step = opt_step;
         t->rng = rng;
