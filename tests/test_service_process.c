@@ -205,7 +205,9 @@ static void *post_image(void *p)
     req_arg *a = p;
     const char *const h[] = {"Content-Type: image/png", "Expect:", NULL};
     tsv_resp r;
-    if (tsv_http("POST", a->port, "/predict", h, a->img, a->len, &r) == 0) a->status = r.status;
+    /* faces=none: this file tests draining, not detection, and keeps each job
+     * short so that the drain fits the grace period even under sanitizers */
+    if (tsv_http("POST", a->port, "/predict?faces=none", h, a->img, a->len, &r) == 0) a->status = r.status;
     tsv_resp_free(&r);
     return NULL;
 }
@@ -237,7 +239,7 @@ static int slow_start(int port, const uint8_t *img, size_t len)
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     char head[256];
     int n = snprintf(head, sizeof head,
-                     "POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                     "POST /predict?faces=none HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
                      "Content-Length: %zu\r\nX-Request-Id: slow-upload\r\n\r\n", len);
     ck_assert_int_eq(write(fd, head, (size_t)n), n);
     ck_assert_int_eq(write(fd, img, len / 2), (ssize_t)(len / 2));
@@ -304,9 +306,7 @@ START_TEST(test_sigterm_drains)
     char resp[4096];
     slow_finish(slow, png, len, resp, sizeof resp);
     ck_assert_msg(!strncmp(resp, "HTTP/1.1 200", 12), "slow upload answered: %s", resp);
-    /* A 1000x1000 image is a photo for ?faces=auto: its answer lists the
-     * faces found (none in noise) instead of one emotion. */
-    ck_assert_ptr_nonnull(strstr(resp, "\"faces\""));
+    ck_assert_ptr_nonnull(strstr(resp, "\"emotion\""));
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
         ck_assert_msg(args2[i].status == 200, "request %d answered %ld", i, args2[i].status);
