@@ -27,7 +27,8 @@ typedef struct nn_train_progress {
 typedef struct {
     const char *arch_path;      /* architecture JSON (new run) */
     const char *init_model;     /* start from these weights (fine-tune); optional */
-    const char *resume;         /* checkpoint to continue from; optional */
+    const char *resume;         /* checkpoint to continue from; optional. The run keeps
+                                 * its settings except those set here explicitly */
     const char *data_dir;       /* <data>/train/<class>/..., <data>/test/<class>/... */
     const char *out_dir;        /* checkpoint.emod, best.emod, history.csv, curves.svg */
     double epochs, batch, lr, momentum, nesterov, weight_decay, label_smoothing;

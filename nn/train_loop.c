@@ -214,7 +214,6 @@ static int restore_state(const char *ck_txt, run_cfg *c, run_state *s, long long
         nn_set_err(err, errlen, "the file to resume from is a model, not a checkpoint");
         return -1;
     }
-    /* the run goes on with its own settings; only the epoch count may grow */
     json_t *wrap = json_pack("{s:O}", "training", cfg);
     char *cfg_txt = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
     json_decref(wrap);
@@ -223,11 +222,9 @@ static int restore_state(const char *ck_txt, run_cfg *c, run_state *s, long long
         nn_set_err(err, errlen, "out of memory reading the checkpoint");
         return -1;
     }
-    nn_train_opts keep;
-    nn_train_opts_init(&keep);
-    keep.epochs = o->epochs;
-    keep.threads = o->threads;
-    int rc = resolve(&keep, cfg_txt, c, err, errlen);
+    /* the run goes on with its own settings, except those given again
+     * explicitly (more epochs, lighter augmentation for a last phase, ...) */
+    int rc = resolve(o, cfg_txt, c, err, errlen);
     free(cfg_txt);
     if (!rc) {
         s->epoch = (int)json_integer_value(json_object_get(ck, "epoch"));
