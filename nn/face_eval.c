@@ -18,6 +18,7 @@
 
 #include "face_eval.h"
 #include "image.h"
+#include "util.h"
 
 #define MAX_TRUTH 256
 
@@ -100,13 +101,6 @@ static int attr_str(const char *p, const char *end, const char *name, char *out,
     return -1;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Detects on one image file; *boxes malloc'ed. */
 static int detect_file(const fd_cascade *c, const fd_params *p, const char *path, fd_box **boxes,
                        int *n, double *secs, char *err, size_t errlen)
@@ -122,9 +116,9 @@ static int detect_file(const fd_cascade *c, const fd_params *p, const char *path
         set_err(err, errlen, "%s: %s", path, msg);
         goto done;
     }
-    double t0 = now_s();
+    double t0 = nn_now_s();
     if (fd_detect(c, p, px, w, h, boxes, n, err, errlen)) goto done;
-    *secs += now_s() - t0;
+    *secs += nn_now_s() - t0;
     rc = 0;
 done:
     free(data);

@@ -20,6 +20,7 @@
 #include "svg_plot.h"
 #include "train.h"
 #include "trainer_internal.h"
+#include "util.h"
 
 #define MAX_EPOCHS 10000
 
@@ -148,19 +149,6 @@ static double lr_at(const run_cfg *c, const run_state *s, double e)
     if (c->warmup_epochs > 0 && e < c->warmup_epochs)
         lr *= (e + 1e-3) / c->warmup_epochs;
     return lr;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void warn_skip(void *ctx, const char *path, const char *reason)
-{
-    (void)ctx;
-    fprintf(stderr, "warning: skipping %s: %s\n", path, reason);
 }
 
 static uint64_t mix(uint64_t a, uint64_t b)
@@ -375,12 +363,12 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
 
     /* data */
     snprintf(path, sizeof path, "%s/train", o->data_dir);
-    if (ds_load_folder(&tr, path, warn_skip, NULL, sub, sizeof sub)) {
+    if (ds_load_folder(&tr, path, nn_warn_skip_stderr, NULL, sub, sizeof sub)) {
         nn_set_err(err, errlen, "training data: %s", sub);
         goto out;
     }
     snprintf(path, sizeof path, "%s/test", o->data_dir);
-    if (ds_load_folder(&va, path, warn_skip, NULL, sub, sizeof sub)) {
+    if (ds_load_folder(&va, path, nn_warn_skip_stderr, NULL, sub, sizeof sub)) {
         nn_set_err(err, errlen, "validation data: %s", sub);
         goto out;
     }
@@ -437,10 +425,10 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
     uint8_t *labels = malloc(c.batch);
     if (!order || !aug || !x || !conf || !labels) { free(labels); nn_set_err(err, errlen, "out of memory"); goto out; }
 
-    double t_start = now_s(), elapsed0 = s->elapsed_s;
+    double t_start = nn_now_s(), elapsed0 = s->elapsed_s;
     int cancelled = 0;
     for (int ep = s->epoch; ep < c.epochs && !cancelled; ep++) {
-        double t_ep = now_s();
+        double t_ep = nn_now_s();
         shuffle(order, tr.n, mix(c.seed, (uint64_t)ep));
         double loss_sum = 0;
         long correct = 0, seen = 0;
@@ -468,9 +456,9 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
             seen += nb;
             s->step = st + 1;
             if (o->on_progress) {
-                double dt = now_s() - t_ep;
+                double dt = nn_now_s() - t_ep;
                 nn_train_progress p = {ep + 1, c.epochs, st + 1, steps, 0, seen / (dt > 0 ? dt : 1e-9), 0,
-                                       elapsed0 + now_s() - t_start, loss_sum / seen, (double)correct / seen,
+                                       elapsed0 + nn_now_s() - t_start, loss_sum / seen, (double)correct / seen,
                                        0, s->best_val, lr, dt, s->best_epoch};
                 double remaining = (double)(steps - st - 1) * c.batch + (double)(c.epochs - ep - 1) * tr.n;
                 p.eta_s = remaining / p.images_per_s;
@@ -478,7 +466,7 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
             }
             if (o->cancel && *o->cancel) { cancelled = 1; break; }
         }
-        s->elapsed_s = elapsed0 + now_s() - t_start;
+        s->elapsed_s = elapsed0 + nn_now_s() - t_start;
         if (cancelled) break;
         /* end of epoch: validate, record, schedule, save */
         if (nn_evaluate(m, va.pixels, va.labels, va.n, c.tta_flip_val ? NN_TTA_FLIP : NN_TTA_NONE,
@@ -489,7 +477,7 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
         s->step = 0;
         double *h = s->hist[s->n_hist++];
         h[0] = ep + 1; h[1] = loss_sum / (seen ? seen : 1); h[2] = (double)correct / (seen ? seen : 1);
-        h[3] = val; h[4] = lr_end; h[5] = now_s() - t_ep;
+        h[3] = val; h[4] = lr_end; h[5] = nn_now_s() - t_ep;
         int improved = val > s->best_val;
         if (improved) {
             s->best_val = val;

@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "svg_plot.h"
 #include "train.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -37,13 +38,6 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Single-image latency of the served path (one thread), median of n runs. */
 static double latency_ms(const nn_model *m, const uint8_t *px, int tta)
 {
@@ -52,9 +46,9 @@ static double latency_ms(const nn_model *m, const uint8_t *px, int tta)
     float probs[64];
     double t[51];
     for (int i = 0; i < 51; i++) {
-        double t0 = now_s();
+        double t0 = nn_now_s();
         nn_predict_u8(m, ws, px + (size_t)(i % 8) * DS_PIXELS, 1, tta, probs);
-        t[i] = (now_s() - t0) * 1e3;
+        t[i] = (nn_now_s() - t0) * 1e3;
     }
     nn_ws_free(ws);
     for (int i = 1; i < 51; i++) /* insertion sort: tiny */

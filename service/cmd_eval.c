@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "dataset.h"
 #include "train.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -26,12 +27,6 @@ static int is_dir(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static void warn_skip(void *ctx, const char *path, const char *reason)
-{
-    (void)ctx;
-    fprintf(stderr, "warning: skipping %s: %s\n", path, reason);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -74,7 +69,7 @@ int cmd_eval(int argc, char **argv)
     }
     size_t dl = strlen(data);
     if (dl > 4 && !strcmp(data + dl - 4, ".csv")) {
-        if (ds_load_csv(&ds, data, usage_f, warn_skip, NULL, err, sizeof err)) goto load_err;
+        if (ds_load_csv(&ds, data, usage_f, nn_warn_skip_stderr, NULL, err, sizeof err)) goto load_err;
     } else {
         const char *dir = data;
         snprintf(path, sizeof path, "%s/angry", data);
@@ -82,7 +77,7 @@ int cmd_eval(int argc, char **argv)
             snprintf(path, sizeof path, "%s/test", data);
             dir = path;
         }
-        if (ds_load_folder(&ds, dir, warn_skip, NULL, err, sizeof err)) goto load_err;
+        if (ds_load_folder(&ds, dir, nn_warn_skip_stderr, NULL, err, sizeof err)) goto load_err;
     }
     const int K = DS_NUM_CLASSES;
     int conf[DS_NUM_CLASSES * DS_NUM_CLASSES];

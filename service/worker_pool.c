@@ -1,5 +1,6 @@
 /* worker_pool.c - bounded job queue and inference threads (see worker_pool.h). */
 #include "worker_pool.h"
+#include "util.h"
 
 #include <omp.h>
 #include <pthread.h>
@@ -49,13 +50,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Makes w's private copy of src. On failure w keeps what it had. TTA runs
@@ -108,10 +102,10 @@ static void *worker_main(void *arg)
             worker_adopt(w, latest);
             sm_unref(latest);
         }
-        double t0 = now_s();
+        double t0 = nn_now_s();
         wp_ctx ctx = {w->model, w->ws, w->info, w->index};
         j.run(j.arg, &ctx);
-        double dt = now_s() - t0;
+        double dt = nn_now_s() - t0;
 
         pthread_mutex_lock(&p->mu);
         p->busy--;

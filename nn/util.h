@@ -1,0 +1,11 @@
+/* util.h - small helpers shared by nn/ and the commands built on it. */
+#ifndef NN_UTIL_H
+#define NN_UTIL_H
+
+/* Seconds on the monotonic clock: for durations only. */
+double nn_now_s(void);
+
+/* A ds_warn_fn (dataset.h) that prints "warning: skipping PATH: REASON" to stderr. */
+void nn_warn_skip_stderr(void *ctx, const char *path, const char *reason);
+
+#endif
