@@ -299,19 +299,6 @@ static char *meta_text(const run_cfg *c, const run_state *s, const nn_train_opts
     return txt;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 /* ---- the run ------------------------------------------------------------------ */
 
 int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
@@ -334,7 +321,7 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
         nn_set_err(err, errlen, "training needs a data directory and an output directory");
         goto out;
     }
-    if (mkdir_p(o->out_dir)) {
+    if (nn_mkdir_p(o->out_dir)) {
         nn_set_err(err, errlen, "cannot create %s: %s", o->out_dir, strerror(errno));
         goto out;
     }

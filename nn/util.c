@@ -1,5 +1,7 @@
 /* util.c - see util.h. */
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util.h"
@@ -15,4 +17,20 @@ void nn_warn_skip_stderr(void *ctx, const char *path, const char *reason)
 {
     (void)ctx;
     fprintf(stderr, "warning: skipping %s: %s\n", path, reason);
+}
+
+int nn_mkdir_p(const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
 }

@@ -8,4 +8,7 @@ double nn_now_s(void);
 /* A ds_warn_fn (dataset.h) that prints "warning: skipping PATH: REASON" to stderr. */
 void nn_warn_skip_stderr(void *ctx, const char *path, const char *reason);
 
+/* mkdir -p: creates dir and its missing parents (0755); 0 or -1 with errno. */
+int nn_mkdir_p(const char *dir);
+
 #endif

@@ -1,5 +1,6 @@
 /* fsutil.c - see fsutil.h. */
 #include "fsutil.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,18 +15,7 @@
 
 int fs_mkdir_p(const char *dir)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+    return nn_mkdir_p(dir); /* one implementation, in nn/util.c */
 }
 
 int fs_fsync_dir(const char *path, int is_dir)
