@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "model_file.h"
+#include "util.h"
 
 #define MAX_HEADER (1u << 20)
 #define MAX_FILE ((size_t)1 << 31)
@@ -98,13 +99,7 @@ int nn_file_save(const nn_model *m, const nn_extra *extras, int n_extras,
         nn_set_err(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         goto err;
     }
-    /* make the rename itself durable */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0; else strcpy(dir, ".");
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { fsync(dfd); close(dfd); }
+    nn_fsync_dir(path, 0); /* make the rename itself durable (best effort) */
     free(hdr);
     return 0;
 werr:

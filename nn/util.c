@@ -1,5 +1,8 @@
 /* util.c - see util.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,4 +36,21 @@ int nn_mkdir_p(const char *dir)
         *p = '/';
     }
     return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+int nn_fsync_dir(const char *path, int is_dir)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    if (!is_dir) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) snprintf(dir, sizeof dir, ".");
+        else if (slash == dir) dir[1] = '\0';
+        else *slash = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
 }

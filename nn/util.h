@@ -11,4 +11,8 @@ void nn_warn_skip_stderr(void *ctx, const char *path, const char *reason);
 /* mkdir -p: creates dir and its missing parents (0755); 0 or -1 with errno. */
 int nn_mkdir_p(const char *dir);
 
+/* fsync a directory (is_dir) or the directory holding a file, so that a
+ * rename into it is durable; 0 or -1 with errno. */
+int nn_fsync_dir(const char *path, int is_dir);
+
 #endif

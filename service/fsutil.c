@@ -20,19 +20,7 @@ int fs_mkdir_p(const char *dir)
 
 int fs_fsync_dir(const char *path, int is_dir)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    if (!is_dir) {
-        char *slash = strrchr(dir, '/');
-        if (!slash) snprintf(dir, sizeof dir, ".");
-        else if (slash == dir) dir[1] = '\0';
-        else *slash = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    return nn_fsync_dir(path, is_dir); /* one implementation, in nn/util.c */
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
