@@ -165,9 +165,13 @@ static int sniff(const uint8_t *d, size_t len, char *err, size_t errlen)
      * transfer added or removed CR bytes) is a broken PNG, not another format. */
     if ((len >= 4 && memcmp(d + 1, "PNG", 3) == 0) ||
         memmem(d, len < 32 ? len : 32, "IHDR", 4) != NULL) {
-        set_err(err, errlen, "corrupt PNG: damaged signature (first 8 bytes are "
-                "%02X %02X %02X %02X %02X %02X %02X %02X; was the file transferred in text or 7-bit mode?)",
-                d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+        /* the data may be shorter than 8 bytes: print only what is there */
+        char hex[3 * 8] = "";
+        size_t n = len < 8 ? len : 8;
+        for (size_t i = 0; i < n; i++)
+            snprintf(hex + 3 * i, sizeof hex - 3 * i, i + 1 < n ? "%02X " : "%02X", d[i]);
+        set_err(err, errlen, "corrupt PNG: damaged signature (first %zu bytes are "
+                "%s; was the file transferred in text or 7-bit mode?)", n, hex);
         return IMG_E_CORRUPT_PNG;
     }
     const char *other = other_format_name(d, len);

@@ -29,7 +29,8 @@ nn_ws *nn_ws_create(const nn_model *m, int max_batch)
     ws->col = malloc(sizeof(float) * (ws->col_rows * m->max_col_k + 1));
     ws->x = malloc(sizeof(float) * (size_t)max_batch * m->in_side * m->in_side * m->in_c);
     ws->logits = malloc(sizeof(float) * (size_t)max_batch * m->num_classes);
-    if (!ws->buf[0] || !ws->buf[1] || !ws->col || !ws->x || !ws->logits) {
+    if (!ws->buf[0] || !ws->buf[1] || !ws->col || !ws->x || !ws->logits ||
+        nn_plan_refresh(m, ws)) {
         nn_ws_free(ws);
         return NULL;
     }
@@ -44,35 +45,43 @@ void nn_ws_free(nn_ws *ws)
     free(ws->col);
     free(ws->x);
     free(ws->logits);
+    free(ws->fold);
     free(ws);
 }
 
-/* One layer in inference mode. Returns the output pointer, which is the input
- * itself for layers that do not change memory (flatten, dropout). */
-static const float *layer_infer(const nn_model *m, const nn_layer *L, const float *in,
-                                float *out, int B, nn_ws *ws)
+/* One plan step. Returns the output pointer. */
+static const float *step_infer(const nn_model *m, const nn_step *st, const float *in,
+                               float *out, int B, nn_ws *ws)
 {
+    const nn_layer *L = st->L;
     const float *p = m->params + L->p_off;
-    size_t n = L->out_size * B;
+    const size_t n = L->out_size * B;
     switch (L->type) {
     case L_CONV:
-        conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, ws->col, ws->col_rows);
+        conv_forward(L, in, st->W, NULL, out, B, ws->col);
+        if (!st->defer) bias_act(out, st->b, n / L->out_c, L->out_c, st->relu);
+        return out;
+    case L_DENSE:
+        dense_forward(in, st->W, st->b, out, B, L->in_c, L->out_c);
+        if (st->relu) relu_forward(out, out, n);
         return out;
     case L_BN: {
-        int C = L->in_c;
+        const int C = L->in_c;
         bn_forward_infer(in, out, p, p + C, p + 2 * C, p + 3 * C, n / C, C, L->eps);
         return out;
     }
     case L_RELU: relu_forward(in, out, n); return out;
     case L_ELU: elu_forward(in, out, n); return out;
-    case L_MAXPOOL: maxpool_forward(L, in, out, NULL, B); return out;
-    case L_GAP: gap_forward(L, in, out, B); return out;
-    case L_DENSE:
-        dense_forward(in, p, p + L->p_count - L->out_c, out, B, L->in_c, L->out_c);
+    case L_MAXPOOL:
+        if (st->pool_bias || st->relu)
+            maxpool_bias_act(L, in, out, st->pool_bias, st->relu, B);
+        else
+            maxpool_forward(L, in, out, NULL, B);
         return out;
+    case L_GAP: gap_forward(L, in, out, B); return out;
     case L_DROPOUT:
     case L_FLATTEN:
-        return in;
+        return in; /* not in plans */
     }
     return in;
 }
@@ -80,15 +89,18 @@ static const float *layer_infer(const nn_model *m, const nn_layer *L, const floa
 int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, float *logits)
 {
     if (batch < 1 || batch > ws->max_batch) return -1;
+    if (nn_plan_refresh(m, ws)) return -1;
+    const unsigned fpu = nn_fpu_enter();
     const float *cur = x;
     int which = 0;
-    for (int i = 0; i < m->n_layers; i++) {
+    for (int i = 0; i < ws->n_steps; i++) {
         float *out = ws->buf[which];
-        const float *next = layer_infer(m, &m->layers[i], cur, out, batch, ws);
+        const float *next = step_infer(m, &ws->steps[i], cur, out, batch, ws);
         if (next == out) which ^= 1;
         cur = next;
     }
     memcpy(logits, cur, sizeof(float) * (size_t)batch * m->num_classes);
+    nn_fpu_leave(fpu);
     return 0;
 }
 

@@ -42,7 +42,22 @@ struct nn_model {
     float *params;             /* one allocation for every tensor */
     size_t max_act;            /* largest activation, floats per image */
     size_t max_col_k;          /* largest conv im2col row (k*k*C) */
+    uint64_t gen;              /* changes whenever params may have changed: a
+                                * workspace's folded weights are valid only
+                                * for the (model, gen) they were built from */
 };
+
+/* One step of the inference plan (infer_plan.c): a layer with whatever of the
+ * following layers it absorbed. */
+typedef struct {
+    const nn_layer *L;
+    const float *W, *b;        /* conv/dense: effective weights (batch norm folded) */
+    int relu;                  /* conv/dense: ReLU in the epilogue;
+                                * maxpool: ReLU after the max (it commutes) */
+    int defer;                 /* conv: no bias or ReLU here, the next maxpool
+                                * adds them to 4x fewer values */
+    const float *pool_bias;    /* maxpool: bias of the deferring conv, or NULL */
+} nn_step;
 
 struct nn_ws {
     int max_batch;
@@ -51,7 +66,20 @@ struct nn_ws {
     size_t col_rows;           /* rows the col scratch holds */
     float *x;                  /* normalised input, max_batch * in_size */
     float *logits;             /* max_batch * classes */
+    /* the plan, built for plan_model at plan_gen */
+    const nn_model *plan_model;
+    uint64_t plan_gen;
+    int n_steps;
+    nn_step steps[NN_MAX_LAYERS];
+    float *fold;               /* folded conv/dense weights */
+    size_t fold_cap;           /* floats allocated in fold */
 };
+
+/* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
+ * of memory. */
+int nn_plan_refresh(const nn_model *m, nn_ws *ws);
+/* A fresh value for nn_model.gen (model.c). */
+uint64_t nn_model_new_gen(const nn_model *m);
 
 /* arch.c: parse an architecture JSON into m (layers, shapes, param layout). */
 int nn_arch_parse(nn_model *m, const char *json, char *err, size_t errlen);
@@ -65,23 +93,32 @@ void nn_model_init_params(nn_model *m, uint64_t seed);
 size_t nn_conv_chunk_images(const nn_layer *L, int batch);
 
 /* ---- layer kernels: flat float arrays, batch B, NHWC ---------------------- */
-/* conv: in [B,H,W,C], W [O,k,k,C], b [O] -> out [B,OH,OW,O]. col: scratch. */
+/* conv: in [B,H,W,C], W [O,k,k,C], b [O] -> out [B,OH,OW,O]. col: scratch.
+ * b == NULL: no bias (the caller adds it in a fused pass). */
 void conv_forward(const nn_layer *L, const float *in, const float *W, const float *b,
-                  float *out, int B, float *col, size_t col_rows);
+                  float *out, int B, float *col);
 /* din may be NULL (first layer). dW, db accumulate. */
 void conv_backward(const nn_layer *L, const float *in, const float *W, const float *dout,
-                   float *din, float *dW, float *db, int B, float *col, size_t col_rows);
+                   float *din, float *dW, float *db, int B, float *col);
+
+/* Flush denormals to zero in the calling thread (fpu.c); returns the state
+ * to hand back to nn_fpu_leave. */
+unsigned nn_fpu_enter(void);
+void nn_fpu_leave(unsigned saved);
 
 /* batchnorm over rows of C channels: x [N, C], N = B*H*W (see layer_bn.c). */
 void bn_partial_sum(const float *x, size_t N, int C, double *sum);
 void bn_partial_sqdev(const float *x, size_t N, int C, const float *mean, double *sq);
 void bn_apply(const float *x, float *y, const float *a, const float *s, size_t N, int C);
+void bn_apply_relu(const float *x, float *y, const float *a, const float *s, size_t N, int C);
 void bn_forward_infer(const float *x, float *y, const float *gamma, const float *beta,
                       const float *run_mean, const float *run_var, size_t N, int C, float eps);
-void bn_backward_partial(const float *x, const float *dy, const float *mean, size_t N, int C,
-                         double *sdy, double *sdyx);
-void bn_backward_apply(const float *x, const float *dy, const float *k1, const float *k2,
-                       const float *k3, float *dx, size_t N, int C);
+/* relu_y: the output of a ReLU that follows the batch norm, whose backward
+ * pass is then folded in (dy is taken as 0 where relu_y <= 0); or NULL. */
+void bn_backward_partial(const float *x, const float *dy, const float *relu_y,
+                         const float *mean, size_t N, int C, double *sdy, double *sdyx);
+void bn_backward_apply(const float *x, const float *dy, const float *relu_y, const float *k1,
+                       const float *k2, const float *k3, float *dx, size_t N, int C);
 
 void relu_forward(const float *x, float *y, size_t n);
 void relu_backward(const float *y, const float *dy, float *dx, size_t n);
@@ -90,6 +127,12 @@ void elu_backward(const float *y, const float *dy, float *dx, size_t n);
 
 /* 2x2 max pooling, stride 2. argmax (may be NULL at inference) [B,OH,OW,C]. */
 void maxpool_forward(const nn_layer *L, const float *in, float *out, uint8_t *argmax, int B);
+/* inference: out = max over the window of in, plus bias[c] (may be NULL),
+ * then ReLU when relu is set */
+void maxpool_bias_act(const nn_layer *L, const float *in, float *out, const float *bias,
+                      int relu, int B);
+/* x [N, C] += bias (may be NULL), then ReLU when relu is set */
+void bias_act(float *x, const float *bias, size_t N, int C, int relu);
 void maxpool_backward(const nn_layer *L, const float *dout, const uint8_t *argmax,
                       float *din, int B);
 void gap_forward(const nn_layer *L, const float *in, float *out, int B);

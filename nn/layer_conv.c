@@ -70,20 +70,21 @@ static void col2im(const nn_layer *L, const float *col, int nimg, float *din)
 }
 
 void conv_forward(const nn_layer *L, const float *in, const float *W, const float *b,
-                  float *out, int B, float *col, size_t col_rows)
+                  float *out, int B, float *col)
 {
     const int O = L->out_c;
     const size_t K = (size_t)L->k * L->k * L->in_c;
     const size_t per = (size_t)L->out_h * L->out_w;
     const size_t chunk = nn_conv_chunk_images(L, B);
-    (void)col_rows;
     for (size_t b0 = 0; b0 < (size_t)B; b0 += chunk) {
         const int n = (int)((b0 + chunk <= (size_t)B) ? chunk : B - b0);
         const int M = (int)(n * per);
         float *o = out + b0 * per * O;
-        /* bias first, then accumulate the GEMM onto it (beta = 1) */
-        for (int m = 0; m < M; m++)
-            for (int c = 0; c < O; c++) o[(size_t)m * O + c] = b[c];
+        /* bias first, then accumulate the GEMM onto it (beta = 1); without a
+         * bias the GEMM overwrites (the caller adds it later, fused) */
+        if (b)
+            for (int m = 0; m < M; m++)
+                for (int c = 0; c < O; c++) o[(size_t)m * O + c] = b[c];
         const float *a;
         if (L->k == 1 && L->pad == 0) {
             a = in + b0 * L->in_size; /* a 1x1 conv needs no unrolling */
@@ -92,19 +93,18 @@ void conv_forward(const nn_layer *L, const float *in, const float *W, const floa
             a = col;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, O, (int)K,
-                    1.0f, a, (int)K, W, (int)K, 1.0f, o, O);
+                    1.0f, a, (int)K, W, (int)K, b ? 1.0f : 0.0f, o, O);
     }
 }
 
 void conv_backward(const nn_layer *L, const float *in, const float *W, const float *dout,
-                   float *din, float *dW, float *db, int B, float *col, size_t col_rows)
+                   float *din, float *dW, float *db, int B, float *col)
 {
     const int O = L->out_c;
     const size_t K = (size_t)L->k * L->k * L->in_c;
     const size_t per = (size_t)L->out_h * L->out_w;
     const size_t chunk = nn_conv_chunk_images(L, B);
     const int direct = L->k == 1 && L->pad == 0;
-    (void)col_rows;
     for (size_t b0 = 0; b0 < (size_t)B; b0 += chunk) {
         const int n = (int)((b0 + chunk <= (size_t)B) ? chunk : B - b0);
         const int M = (int)(n * per);

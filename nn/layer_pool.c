@@ -1,5 +1,6 @@
 /* layer_pool.c - 2x2 max pooling (stride 2, odd edges dropped) and global
  * average pooling, NHWC. */
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
@@ -22,6 +23,30 @@ void maxpool_forward(const nn_layer *L, const float *in, float *out, uint8_t *ar
                 if (p11[c] > m) { m = p11[c]; a = 3; }
                 out[o + c] = m;
                 if (argmax) argmax[o + c] = a;
+            }
+        }
+    }
+}
+
+void maxpool_bias_act(const nn_layer *L, const float *in, float *out, const float *bias,
+                      int relu, int B)
+{
+    const int W = L->in_w, C = L->in_c, OH = L->out_h, OW = L->out_w;
+    static const float zero[4096]; /* immutable: bias == NULL */
+    const float *bs = bias ? bias : zero;
+    const float lo = relu ? 0.0f : -INFINITY;
+    for (int r = 0; r < B * OH; r++) {
+        const int b = r / OH, oh = r % OH;
+        const float *img = in + (size_t)b * L->in_size;
+        for (int ow = 0; ow < OW; ow++) {
+            const float *p00 = img + ((size_t)(2 * oh) * W + 2 * ow) * C;
+            const float *p01 = p00 + C, *p10 = p00 + (size_t)W * C, *p11 = p10 + C;
+            float *o = out + ((size_t)r * OW + ow) * C;
+            for (int c = 0; c < C; c++) {
+                float a = p00[c] > p01[c] ? p00[c] : p01[c];
+                float d = p10[c] > p11[c] ? p10[c] : p11[c];
+                float v = (a > d ? a : d) + bs[c];
+                o[c] = v > lo ? v : lo;
             }
         }
     }

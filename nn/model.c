@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -24,11 +25,23 @@ float nn_rng_normal(uint64_t *s)
     return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
 }
 
+/* Unique enough that a workspace planned for a freed model never takes a new
+ * model at the same address for it: the address mixed with the time in ns. */
+uint64_t nn_model_new_gen(const nn_model *m)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = (uint64_t)(uintptr_t)m ^ ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; /* murmur3 finaliser */
+    return x;
+}
+
 nn_model *nn_model_alloc_from_arch(const char *json, char *err, size_t errlen)
 {
     nn_model *m = calloc(1, sizeof *m);
     if (!m) { nn_set_err(err, errlen, "out of memory"); return NULL; }
     if (nn_arch_parse(m, json, err, errlen)) goto err;
+    m->gen = nn_model_new_gen(m);
     m->arch_json = strdup(json);
     m->meta_json = strdup("{}");
     m->params = calloc(m->n_params ? m->n_params : 1, sizeof(float));
@@ -119,6 +132,7 @@ nn_model *nn_model_clone(const nn_model *m)
         return NULL;
     }
     memcpy(c->params, m->params, sizeof(float) * m->n_params);
+    c->gen = nn_model_new_gen(c);
     return c;
 }
 
@@ -145,6 +159,7 @@ const char *nn_model_class_name(const nn_model *m, int i)
 
 float *nn_model_params(nn_model *m, size_t *n)
 {
+    m->gen++; /* the caller may write: workspaces must refold */
     if (n) *n = m->n_params;
     return m->params;
 }

@@ -206,6 +206,7 @@ int nn_file_load_mem(const void *buf, size_t len, nn_model **out, nn_extra *extr
         goto err;
     }
     memcpy(m->params, p + off, sizeof(float) * m->n_params);
+    m->gen++;
     off += sizeof(float) * m->n_params;
     for (size_t i = 0; i < json_array_size(ex); i++) {
         json_t *e = json_array_get(ex, i);

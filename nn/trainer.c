@@ -26,14 +26,26 @@ void nn_optim_cfg_default(nn_optim_cfg *c, nn_optimizer opt)
     c->eps = opt == NN_OPT_ADAM ? 1e-7f : 1e-8f; /* 1e-7: Keras' Adam default */
 }
 
+/* A batch norm followed by a ReLU runs as one layer in training: the forward
+ * pass writes ReLU(BN(x)) straight into the ReLU's activation, and the backward
+ * pass masks the gradient inside the batch norm's own passes. This saves two
+ * full passes over the activation each way; the arithmetic is unchanged. */
+static int bn_feeds_relu(const nn_model *m, int i)
+{
+    return i >= 0 && i + 1 < m->n_layers && m->layers[i].type == L_BN &&
+           m->layers[i + 1].type == L_RELU;
+}
+
 static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads)
 {
     if (own_grads && !(r->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float))))
         return -1;
-    /* every layer output gets its own buffer, except flatten (a no-op in NHWC) */
+    /* every layer output gets its own buffer, except flatten (a no-op in NHWC)
+     * and a batch norm fused with its ReLU (its output is never written) */
     size_t total = 0;
     for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].type != L_FLATTEN) total += m->layers[i].out_size;
+        if (m->layers[i].type != L_FLATTEN && !bn_feeds_relu(m, i))
+            total += m->layers[i].out_size;
     r->act_mem = malloc(sizeof(float) * total * nb);
     r->gbuf[0] = malloc(sizeof(float) * m->max_act * nb);
     r->gbuf[1] = malloc(sizeof(float) * m->max_act * nb);
@@ -42,7 +54,7 @@ static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads
     size_t off = 0, rows = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *L = &m->layers[i];
-        if (L->type != L_FLATTEN) {
+        if (L->type != L_FLATTEN && !bn_feeds_relu(m, i)) {
             r->act[i] = r->act_mem + off;
             off += L->out_size * nb;
         }
@@ -157,8 +169,10 @@ static void sum_parts(nn_trainer *t, bn_sync *s, int which, int C, double *out)
     }
 }
 
+/* out = BN(in), or ReLU(BN(in)) when relu is set (the following ReLU layer is
+ * then skipped: see bn_feeds_relu). */
 static void bn_train_forward(nn_trainer *t, bn_sync *s, int li, const float *in, float *out,
-                             size_t N)
+                             size_t N, int relu)
 {
     const nn_layer *L = &t->m->layers[li];
     const int C = L->in_c;
@@ -189,11 +203,16 @@ static void bn_train_forward(nn_trainer *t, bn_sync *s, int li, const float *in,
         }
     }
     s->set ^= 1;
-    bn_apply(in, out, a, sh, N, C);
+    if (relu)
+        bn_apply_relu(in, out, a, sh, N, C);
+    else
+        bn_apply(in, out, a, sh, N, C);
 }
 
+/* relu_y: the output of the fused ReLU after this layer, or NULL */
 static void bn_train_backward(nn_trainer *t, bn_sync *s, int li, const float *in,
-                              const float *dy, float *dx, float *grads, size_t N)
+                              const float *dy, const float *relu_y, float *dx, float *grads,
+                              size_t N)
 {
     const nn_layer *L = &t->m->layers[li];
     const int C = L->in_c;
@@ -205,7 +224,7 @@ static void bn_train_backward(nn_trainer *t, bn_sync *s, int li, const float *in
     /* each replica saved the same statistics in its own copy: no sharing */
     const float *save = t->rep[s->tid].bn_save[li];
     memcpy(mean, save, sizeof(float) * C);
-    bn_backward_partial(in, dy, mean, N, C, part(t, s, s->tid, 0), part(t, s, s->tid, 1));
+    bn_backward_partial(in, dy, relu_y, mean, N, C, part(t, s, s->tid, 0), part(t, s, s->tid, 1));
     #pragma omp barrier
     sum_parts(t, s, 0, C, sdy);
     sum_parts(t, s, 1, C, sdyx);
@@ -224,7 +243,7 @@ static void bn_train_backward(nn_trainer *t, bn_sync *s, int li, const float *in
         k3[c] = -g * db / Nf - k2[c] * mean[c];
     }
     s->set ^= 1;
-    if (dx) bn_backward_apply(in, dy, k1, k2, k3, dx, N, C);
+    if (dx) bn_backward_apply(in, dy, relu_y, k1, k2, k3, dx, N, C);
 }
 
 /* ---- one replica ---------------------------------------------------------- */
@@ -240,10 +259,15 @@ static const float *forward_train(nn_trainer *t, nn_replica *r, bn_sync *s, cons
         const size_t n = L->out_size * B;
         switch (L->type) {
         case L_CONV:
-            conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, r->col, r->col_rows);
+            conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, r->col);
             break;
-        case L_BN: bn_train_forward(t, s, i, in, out, n / L->in_c); break;
-        case L_RELU: relu_forward(in, out, n); break;
+        case L_BN:
+            if (bn_feeds_relu(m, i))
+                bn_train_forward(t, s, i, in, r->act[i + 1], n / L->in_c, 1);
+            else
+                bn_train_forward(t, s, i, in, out, n / L->in_c, 0);
+            break;
+        case L_RELU: if (!bn_feeds_relu(m, i - 1)) relu_forward(in, out, n); break;
         case L_ELU: elu_forward(in, out, n); break;
         case L_MAXPOOL: maxpool_forward(L, in, out, r->argmax[i], B); break;
         case L_GAP: gap_forward(L, in, out, B); break;
@@ -274,13 +298,17 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
         switch (L->type) {
         case L_CONV:
             conv_backward(L, in, p, dcur, need_din ? din : NULL, g, g + L->p_count - L->out_c,
-                          B, r->col, r->col_rows);
+                          B, r->col);
             break;
         case L_BN:
             /* every replica must take part in the reduction, even the first layer */
-            bn_train_backward(t, s, i, in, dcur, need_din ? din : NULL, t->grads, n_in / L->in_c);
+            bn_train_backward(t, s, i, in, dcur, bn_feeds_relu(m, i) ? r->act[i + 1] : NULL,
+                              need_din ? din : NULL, t->grads, n_in / L->in_c);
             break;
-        case L_RELU: if (need_din) relu_backward(out, dcur, din, n_in); break;
+        case L_RELU:
+            if (bn_feeds_relu(m, i - 1)) din = (float *)dcur; /* done by the batch norm */
+            else if (need_din) relu_backward(out, dcur, din, n_in);
+            break;
         case L_ELU: if (need_din) elu_backward(out, dcur, din, n_in); break;
         case L_MAXPOOL: if (need_din) maxpool_backward(L, dcur, r->argmax[i], din, B); break;
         case L_GAP: if (need_din) gap_backward(L, dcur, din, B); break;
@@ -352,6 +380,7 @@ float nn_train_step(nn_trainer *t, const float *x, const uint8_t *labels, int ba
     #pragma omp parallel num_threads(n_rep)
     {
         const int tid = omp_get_thread_num();
+        const unsigned fpu = nn_fpu_enter(); /* denormals cost 100x: see fpu.c */
         nn_replica *r = &t->rep[tid];
         const int b0 = (int)((long long)batch * tid / n_rep);
         const int nb = (int)((long long)batch * (tid + 1) / n_rep) - b0;
@@ -367,8 +396,10 @@ float nn_train_step(nn_trainer *t, const float *x, const uint8_t *labels, int ba
         #pragma omp barrier
         const size_t lo = m->n_params * tid / n_rep, hi = m->n_params * (tid + 1) / n_rep;
         reduce_and_update(t, lo, hi, lr);
+        nn_fpu_leave(fpu);
     }
     t->rng = nn_rng_next(&t->rng);
+    m->gen++; /* new weights: inference workspaces refold */
     double loss = 0;
     int ok = 0;
     for (int r = 0; r < n_rep; r++) { loss += t->rep[r].loss; ok += t->rep[r].correct; }

@@ -111,13 +111,13 @@ START_TEST(test_grad_kernels_input)
     for (int i = 0; i < 120; i++) x[i] = nn_rng_normal(&r);
     for (int i = 0; i < 96; i++) W[i] = nn_rng_normal(&r);
     for (int i = 0; i < 180; i++) R[i] = nn_rng_normal(&r);
-    conv_backward(&L, x, W, R, din, dW, db, B, col, 4096);
+    conv_backward(&L, x, W, R, din, dW, db, B, col);
     for (int i = 0; i < 120; i += 7) {
         float keep = x[i];
         double s[2];
         for (int sgn = 0; sgn < 2; sgn++) {
             x[i] = keep + (sgn ? -1e-2f : 1e-2f);
-            conv_forward(&L, x, W, b, out, B, col, 4096);
+            conv_forward(&L, x, W, b, out, B, col);
             s[sgn] = 0;
             for (int j = 0; j < 180; j++) s[sgn] += out[j] * R[j];
         }
