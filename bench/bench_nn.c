@@ -339,13 +339,15 @@ static double train_images_per_s(nn_model *m, const options *o, const char **opt
     *opt_name = cfg.optimizer == NN_OPT_SGD ? "sgd" : "adam";
     uint8_t *pix = random_pixels(n, 4), *labels = random_pixels(TRAIN_BATCH, 5);
     float *x = malloc(n * sizeof *x);
+    /* the trainer sizes its replicas (one per thread) when it is created:
+     * the thread count must be set first */
+    set_threads(2);
     train_ctx c = {nn_trainer_create(m, TRAIN_BATCH, &cfg, 7), x, labels, TRAIN_BATCH};
     double t = -1;
     if (c.t && pix && labels && x) {
         for (int i = 0; i < TRAIN_BATCH; i++)
             labels[i] %= (uint8_t)nn_model_num_classes(m);
         nn_normalize_u8(m, pix, n, x);
-        set_threads(2);
         t = time_calls(run_train, &c, 1, o->quick ? 2 : 3, 1000, o->min_seconds, NULL);
     }
     nn_trainer_free(c.t);
