@@ -28,8 +28,9 @@ nn_ws *nn_ws_create(const nn_model *m, int max_batch)
     ws->col_rows = col_rows_for(m, max_batch);
     ws->col = malloc(sizeof(float) * (ws->col_rows * m->max_col_k + 1));
     ws->x = malloc(sizeof(float) * (size_t)max_batch * m->in_side * m->in_side * m->in_c);
+    ws->view = malloc(sizeof(float) * (size_t)max_batch * m->in_side * m->in_side * m->in_c);
     ws->logits = malloc(sizeof(float) * (size_t)max_batch * m->num_classes);
-    if (!ws->buf[0] || !ws->buf[1] || !ws->col || !ws->x || !ws->logits ||
+    if (!ws->buf[0] || !ws->buf[1] || !ws->col || !ws->x || !ws->view || !ws->logits ||
         nn_plan_refresh(m, ws)) {
         nn_ws_free(ws);
         return NULL;
@@ -44,6 +45,7 @@ void nn_ws_free(nn_ws *ws)
     free(ws->buf[1]);
     free(ws->col);
     free(ws->x);
+    free(ws->view);
     free(ws->logits);
     free(ws->fold);
     free(ws);
@@ -104,29 +106,53 @@ int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, f
     return 0;
 }
 
+/* view[b][y][x][c] = x[b][clamp(y - dy)][clamp(fx - dx)][c] with fx = x, or
+ * side-1-x when flipped: one test-time view of the whole batch */
+static void make_view(const float *x, float *view, int batch, int S, int C, int dx, int dy,
+                      int flip)
+{
+    for (int b = 0; b < batch; b++) {
+        const float *img = x + (size_t)b * S * S * C;
+        float *out = view + (size_t)b * S * S * C;
+        for (int y = 0; y < S; y++) {
+            int sy = y - dy;
+            sy = sy < 0 ? 0 : sy >= S ? S - 1 : sy;
+            for (int xo = 0; xo < S; xo++) {
+                int sx = (flip ? S - 1 - xo : xo) - dx;
+                sx = sx < 0 ? 0 : sx >= S ? S - 1 : sx;
+                memcpy(out + ((size_t)y * S + xo) * C, img + ((size_t)sy * S + sx) * C,
+                       sizeof(float) * C);
+            }
+        }
+    }
+}
+
 int nn_predict_u8(const nn_model *m, nn_ws *ws, const uint8_t *pixels, int batch,
                   int tta, float *probs)
 {
     if (batch < 1 || batch > ws->max_batch) return -1;
-    const int S = m->in_side, K = m->num_classes;
-    const size_t per = (size_t)S * S;
-    nn_normalize_u8(m, pixels, per * batch, ws->x);
+    const int S = m->in_side, C = m->in_c, K = m->num_classes;
+    nn_normalize_u8(m, pixels, (size_t)S * S * C * batch, ws->x);
     if (nn_forward_logits(m, ws, ws->x, batch, ws->logits)) return -1;
     softmax_rows(ws->logits, probs, batch, K);
-    if (tta & NN_TTA_FLIP) {
-        /* mirror each row in place, run again, average the probabilities */
-        for (size_t r = 0; r < (size_t)batch * S; r++) {
-            float *row = ws->x + r * S;
-            for (int a = 0, b = S - 1; a < b; a++, b--) {
-                float t = row[a]; row[a] = row[b]; row[b] = t;
+    if (!(tta & (NN_TTA_FLIP | NN_TTA_CROPS))) return 0;
+    /* every further view: its probabilities added, then the mean */
+    static const int shifts[5][2] = {
+        {0, 0}, {NN_TTA_SHIFT, 0}, {-NN_TTA_SHIFT, 0}, {0, NN_TTA_SHIFT}, {0, -NN_TTA_SHIFT}};
+    const int n_shift = tta & NN_TTA_CROPS ? 5 : 1, n_flip = tta & NN_TTA_FLIP ? 2 : 1;
+    float tmp[NN_MAX_CLASSES];
+    for (int s = 0; s < n_shift; s++) {
+        for (int f = 0; f < n_flip; f++) {
+            if (s == 0 && f == 0) continue; /* the plain view, done above */
+            make_view(ws->x, ws->view, batch, S, C, shifts[s][0], shifts[s][1], f);
+            if (nn_forward_logits(m, ws, ws->view, batch, ws->logits)) return -1;
+            for (int b = 0; b < batch; b++) {
+                softmax_rows(ws->logits + (size_t)b * K, tmp, 1, K);
+                for (int k = 0; k < K; k++) probs[b * K + k] += tmp[k];
             }
         }
-        if (nn_forward_logits(m, ws, ws->x, batch, ws->logits)) return -1;
-        float tmp[NN_MAX_CLASSES];
-        for (int b = 0; b < batch; b++) {
-            softmax_rows(ws->logits + (size_t)b * K, tmp, 1, K);
-            for (int k = 0; k < K; k++) probs[b * K + k] = 0.5f * (probs[b * K + k] + tmp[k]);
-        }
     }
+    const float inv = 1.0f / (float)(n_shift * n_flip);
+    for (int i = 0; i < batch * K; i++) probs[i] *= inv;
     return 0;
 }

@@ -65,6 +65,7 @@ struct nn_ws {
     float *col;                /* im2col scratch */
     size_t col_rows;           /* rows the col scratch holds */
     float *x;                  /* normalised input, max_batch * in_size */
+    float *view;               /* a test-time augmented copy of x */
     float *logits;             /* max_batch * classes */
     /* the plan, built for plan_model at plan_gen */
     const nn_model *plan_model;

@@ -57,12 +57,16 @@ int nn_model_set_meta_json(nn_model *m, const char *json, char *err, size_t errl
 nn_ws *nn_ws_create(const nn_model *m, int max_batch); /* NULL when out of memory */
 void nn_ws_free(nn_ws *ws);
 
-enum { NN_TTA_NONE = 0, NN_TTA_FLIP = 1 };
+/* Test-time augmentation, flags: FLIP averages with the mirrored image, CROPS
+ * with the image shifted by NN_TTA_SHIFT pixels left, right, up and down (edges
+ * replicated: the same fill as training's shifts); both: 10 views. */
+enum { NN_TTA_NONE = 0, NN_TTA_FLIP = 1, NN_TTA_CROPS = 2 };
+#define NN_TTA_SHIFT 3
 
 /* Class probabilities for batch images of side x side 8-bit grayscale pixels
  * (row-major, side = nn_model_input_size), written to probs[batch][classes].
- * The model's own normalisation is applied. tta: NN_TTA_NONE or NN_TTA_FLIP
- * (average with the horizontally flipped image). batch <= the ws max_batch. */
+ * The model's own normalisation is applied. tta: NN_TTA_* flags, the
+ * probabilities of every view averaged. batch <= the ws max_batch. */
 int nn_predict_u8(const nn_model *m, nn_ws *ws, const uint8_t *pixels, int batch,
                   int tta, float *probs);
 

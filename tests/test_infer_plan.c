@@ -164,12 +164,53 @@ START_TEST(test_plan_follows_weights)
 }
 END_TEST
 
+/* TTA: the mean of the softmax of every view, each view built here by hand */
+START_TEST(test_tta_views)
+{
+    nn_model *m = make_model(ARCHS[0]);
+    const int S = m->in_side, B = 2, K = 7;
+    uint8_t px[2 * 12 * 12];
+    uint64_t r = 3;
+    for (int i = 0; i < B * S * S; i++) px[i] = (uint8_t)(nn_rng_next(&r) & 255);
+    nn_ws *ws = nn_ws_create(m, B);
+    const int modes[3] = {NN_TTA_FLIP, NN_TTA_CROPS, NN_TTA_FLIP | NN_TTA_CROPS};
+    for (int mi = 0; mi < 3; mi++) {
+        const int tta = modes[mi];
+        float got[2 * 7], want[2 * 7] = {0};
+        ck_assert_int_eq(nn_predict_u8(m, ws, px, B, tta, got), 0);
+        const int shifts[5][2] = {{0, 0}, {NN_TTA_SHIFT, 0}, {-NN_TTA_SHIFT, 0},
+                                  {0, NN_TTA_SHIFT}, {0, -NN_TTA_SHIFT}};
+        const int ns = tta & NN_TTA_CROPS ? 5 : 1, nf = tta & NN_TTA_FLIP ? 2 : 1;
+        for (int s = 0; s < ns; s++)
+            for (int f = 0; f < nf; f++) {
+                float x[2 * 12 * 12], logits[2 * 7], p[2 * 7];
+                for (int b = 0; b < B; b++)
+                    for (int y = 0; y < S; y++)
+                        for (int xo = 0; xo < S; xo++) {
+                            int sy = y - shifts[s][1], sx = (f ? S - 1 - xo : xo) - shifts[s][0];
+                            sy = sy < 0 ? 0 : sy > S - 1 ? S - 1 : sy;
+                            sx = sx < 0 ? 0 : sx > S - 1 ? S - 1 : sx;
+                            x[(b * S + y) * S + xo] = px[(b * S + sy) * S + sx] / 255.0f;
+                        }
+                reference_forward(m, x, B, logits);
+                softmax_rows(logits, p, B, K);
+                for (int i = 0; i < B * K; i++) want[i] += p[i] / (ns * nf);
+            }
+        float d = max_diff(got, want, (size_t)B * K);
+        ck_assert_msg(d < 1e-5f, "tta %d: differs from the mean of the views by %g", tta, d);
+    }
+    nn_ws_free(ws);
+    nn_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("infer_plan");
     TCase *tc = tcase_create("plan");
     tcase_add_loop_test(tc, test_plan_matches_unfused, 0, 2);
     tcase_add_test(tc, test_plan_follows_weights);
+    tcase_add_test(tc, test_tta_views);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
