@@ -4,6 +4,10 @@
 #   make asan    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-data  slow checks that need ../shared/data
 #   make bench   benchmarks (print figures, never fail on timing)
+#   make test-contract  every response checked against openapi.yaml by Prism (tests/contract/)
+#   make man     build/emotiond.1, the man page, from the --help texts
+#   make readme  regenerate README.md's configuration table
+#   make test-browser  the web page end to end in headless Chromium (playwright-core)
 # Every entry point reaches `deps`, which installs missing libraries on a fresh
 # Debian 12 machine (as root) or prints the apt-get line to run.
 
@@ -36,7 +40,9 @@ TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 SLOW_BIN    := $(SLOW_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
-.PHONY: all deps run test asan test-data bench clean build-all _run _test _test-data _bench
+.PHONY: all deps run test asan test-data bench clean build-all _run _test _test-data _bench \
+        man readme _readme test-contract \
+        test-browser
 
 # Entry points install dependencies first, then build in a sub-make: the
 # pkg-config flags above are computed when make starts, which on a fresh
@@ -62,10 +68,44 @@ $(BUILD)/%.o: %.c $(wildcard nn/*.h service/*.h tests/*.h)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
 
+# The version is EMOTIOND_VERSION in service/version.h. A git checkout adds
+# `git describe` (a tarball without .git builds without it); the header is
+# rewritten only when that changes, so version.o is not rebuilt every time.
+ifneq ($(wildcard .git),)
+GIT_DESCRIBE := $(shell d=$$(GIT_OPTIONAL_LOCKS=0 git describe --tags --always 2>/dev/null) && \
+  { GIT_OPTIONAL_LOCKS=0 git diff-index --quiet HEAD -- 2>/dev/null || d=$$d-dirty; \
+    printf '%s' "$$d" | tr -cd 'A-Za-z0-9._+/-'; })
+endif
+$(BUILD)/gen/git_describe.h: _git-describe-always
+	@mkdir -p $(dir $@)
+	@printf '#define EMOTIOND_GIT "%s"\n' '$(GIT_DESCRIBE)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/service/version.o: $(BUILD)/gen/git_describe.h
+$(BUILD)/service/version.o: CFLAGS += -I$(BUILD)/gen
+.PHONY: _git-describe-always
+
 $(BUILD)/libnn.a: $(NN_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
-$(BUILD)/libservice.a: $(SERVICE_OBJ)
+# The web page (service/web/) is compiled into the binary: a small host tool
+# turns each file into a C array (build/gen/web_assets.c, see web_assets.h).
+WEB_SRC := $(sort $(wildcard $(addprefix service/web/*.,html js css svg png ico)))
+
+$(BUILD)/tools/embed: service/web/embed.c
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $<"
+	@$(CC) -std=c99 -Wall -Wextra -Werror -O2 $< -o $@
+
+$(BUILD)/gen/web_assets.c: $(BUILD)/tools/embed $(WEB_SRC)
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $(WEB_SRC)"
+	@$(BUILD)/tools/embed $(WEB_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c service/web_assets.h
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libservice.a: $(SERVICE_OBJ) $(BUILD)/gen/web_assets.o
 	@rm -f $@; ar rcs $@ $^ $(if $(SERVICE_OBJ),,)
 
 $(BUILD)/emotiond: $(BUILD)/service/main.o $(BUILD)/libservice.a $(BUILD)/libnn.a
@@ -98,6 +138,38 @@ bench: deps
 _bench: $(BUILD)/emotiond $(BENCH_BIN)
 	BUILD=$(BUILD) bench/run.sh
 
+# The page in a real browser: Debian's chromium driven by playwright-core
+# (tests/browser/, installed from the npm registry on first use).
+test-browser: deps
+	@$(MAKE) --no-print-directory $(BUILD)/emotiond
+	BUILD=$(BUILD) tests/browser/run.sh
+
+# The man page, made by the binary from its --help texts.
+man: deps
+	@$(MAKE) --no-print-directory $(BUILD)/emotiond.1
+$(BUILD)/emotiond.1: $(BUILD)/emotiond
+	$(BUILD)/emotiond help --man > $@.tmp && mv $@.tmp $@
+	@echo "wrote $@ (man -l $@)"
+
+# README.md's configuration table, between its config-table markers, from
+# `emotiond serve --print-config-table`; tests/test_cli.c fails when it differs.
+readme: deps
+	@$(MAKE) --no-print-directory _readme
+_readme: $(BUILD)/emotiond
+	@$(BUILD)/emotiond serve --print-config-table > $(BUILD)/config-table.md
+	@awk -v table=$(BUILD)/config-table.md \
+	  '/<!-- config-table:end -->/ { skip = 0 } !skip { print } \
+	   /<!-- config-table:begin -->/ { while ((getline l < table) > 0) print l; skip = 1 }' \
+	  README.md > README.md.tmp && mv README.md.tmp README.md
+	@echo "README.md: configuration table regenerated"
+
+# The API contract: the integration requests of tests/contract/ go through
+# Prism (proxy mode, pinned in tests/contract/package.json), which validates
+# every response against openapi.yaml; any violation fails.
+test-contract: deps
+	@$(MAKE) --no-print-directory $(BUILD)/emotiond
+	BUILD=$(BUILD) tests/contract/run.sh
+
 clean:
 	rm -rf build
 
@@ -105,3 +177,72 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# ---- fuzzing and ThreadSanitizer (issue 7; see tests/README.md) ----
+#   make fuzz          each libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (300)
+#   make fuzz-ci       the same for FUZZ_CI_SECONDS (60) each
+#   make fuzz-seeds    regenerate the hand-made seeds in tests/corpus/
+#   make tsan          the threaded tests under ThreadSanitizer
+# The harnesses are also linked (with the project's compiler, no libFuzzer)
+# into tests/test_fuzz_corpus.c, which `make test` runs: it replays every
+# file of tests/corpus/<harness>/ through its harness.
+FUZZ_NAMES      := $(sort $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c))))
+FUZZ_SECONDS    ?= 300
+FUZZ_CI_SECONDS ?= 60
+FUZZ_CC         ?= clang
+FUZZ_BUILD      := build/fuzz
+FUZZ_SAN        := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_REPLAY_OBJ := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%.o)
+# The tests that run threads in one process: worker pool and HTTP server
+# (service_*, web, metrics), hot swap under load (admin_swap), training beside
+# serving (admin_train). test_admin_crash is left out: it SIGKILLs its server
+# processes, so TSan in them never gets to report, and its timings assume
+# uninstrumented speed.
+TSAN_TESTS      := test_admin_swap test_admin_train test_admin_auth test_service_http \
+                   test_service_faces test_service_corpus test_service_process test_web \
+                   test_metrics_promtool
+
+.PHONY: fuzz fuzz-ci fuzz-build fuzz-seeds _fuzz-bins tsan _tsan
+
+$(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%.o) $(FUZZ_REPLAY_OBJ): tests/fuzz/fuzz_common.h
+$(BUILD)/tests/fuzz/replay_%.o: tests/fuzz/%.c $(wildcard nn/*.h service/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (corpus replay)"
+	@$(CC) $(CFLAGS) -DLLVMFuzzerTestOneInput=$*_one -c $< -o $@
+$(BUILD)/tests/test_fuzz_corpus: $(BUILD)/tests/test_fuzz_corpus.o $(FUZZ_REPLAY_OBJ) \
+                                  $(TEST_COMMON_OBJ) $(BUILD)/libservice.a $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(TEST_LDLIBS)
+
+fuzz-build: deps
+	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) missing: apt-get install -y clang libomp-dev"; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+	  OPT="-O1 -fno-omit-frame-pointer" SAN="$(FUZZ_SAN)" _fuzz-bins
+_fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzzers/%)
+$(BUILD)/fuzzers/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libservice.a $(BUILD)/libnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_NAMES)
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
+
+fuzz-seeds: deps
+	@$(MAKE) --no-print-directory $(BUILD)/tests/fuzz/gen_seeds
+	$(BUILD)/tests/fuzz/gen_seeds tests/corpus
+$(BUILD)/tests/fuzz/gen_seeds: $(BUILD)/tests/fuzz/gen_seeds.o $(BUILD)/libservice.a $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# ThreadSanitizer with gcc. OpenMP runs one thread (OMP_NUM_THREADS=1): libgomp
+# is not instrumented, so its barriers would show as races in our parallel
+# loops (false positives); the service's own threads (HTTP, workers, training
+# job, swaps) are what these tests check. tests/tsan.supp lists what remains.
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=thread" _tsan
+_tsan: $(BUILD)/emotiond $(TSAN_TESTS:%=$(BUILD)/tests/%)
+	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+	  TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 exitcode=66 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+	  BUILD=$(BUILD) tests/run.sh $(TSAN_TESTS:%=$(BUILD)/tests/%)
+# tests/test_bombs.c builds its hostile PNGs with zlib
+$(BUILD)/tests/test_bombs: LDLIBS += -lz

@@ -277,9 +277,10 @@ environ_of() {
 
 cf=$OUT/service.emotiond.txt
 clog=$OUT/service.emotiond.log
-echo "== emotiond serve --workers $WORKERS"
+echo "== emotiond serve --workers $WORKERS --tta false"
+# --tta false: the Flask side runs one forward pass per image, so must we
 "$BUILD/emotiond" serve --host 127.0.0.1 --port 0 --model "$model" --workers "$WORKERS" \
-  --log-requests "$LOG_REQUESTS" --shutdown-grace 5 2> "$clog" &
+  --tta false --log-requests "$LOG_REQUESTS" --shutdown-grace 5 2> "$clog" &
 cpid=$!
 status=1  # until emotiond has been measured
 remember "$cpid" "serve --host 127.0.0.1 --port 0"

@@ -7,6 +7,9 @@
  *  - Limits are checked from the header before any pixel buffer exists: for PNG
  *    we read the IHDR ourselves (so the message can name the size) and also
  *    set png_set_user_limits; for JPEG tjDecompressHeader3 gives the size.
+ *  - Bombs (tests/test_bombs.c): PNG metadata chunks we never use (text, ICC,
+ *    Exif) are skipped without being inflated; a JPEG with more than
+ *    JPEG_MAX_SCANS scans is refused before decoding (image_too_large).
  *  - Grayscale: both formats use the BT.601 luma that JPEG's YCbCr uses
  *    (Y = 0.299 R + 0.587 G + 0.114 B), so a colour PNG and the same picture as
  *    a JPEG give (nearly) the same gray. Sample values are used as stored: no
@@ -40,6 +43,12 @@
 #define PNG_CHUNK_MALLOC_MAX (8u << 20)
 /* Most ancillary chunks (sPLT, tEXt, unknown) kept in memory. */
 #define PNG_CHUNK_CACHE_MAX 1000u
+/* Most scans (SOS markers) a JPEG may have. Baseline files have one per
+ * component; libjpeg's own progressive scripts use 6 (gray) to 10 (colour).
+ * Each scan is a pass over every block of its component, and a scan can be a
+ * few bytes (end-of-band runs), so thousands of scans in a small file are a
+ * CPU bomb; TurboJPEG 2.1's TJFLAG_LIMITSCANS stops only at 500. */
+#define JPEG_MAX_SCANS 64
 
 static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
@@ -331,6 +340,16 @@ static int png_decode_ctx(png_ctx *c, const img_limits *lim, char *err, size_t e
     png_set_user_limits(c->png, (png_uint_32)lim->max_width, (png_uint_32)lim->max_height);
     png_set_chunk_malloc_max(c->png, PNG_CHUNK_MALLOC_MAX);
     png_set_chunk_cache_max(c->png, PNG_CHUNK_CACHE_MAX);
+#ifdef PNG_HANDLE_AS_UNKNOWN_SUPPORTED
+    /* Metadata this decoder never uses (text, ICC profile, palettes, Exif) is
+     * skipped unread, only its CRC checked: otherwise libpng inflates every
+     * zTXt/iTXt/iCCP chunk (up to PNG_CHUNK_MALLOC_MAX each) and keeps the text,
+     * so a 1 MB file of 150 compressed 8 MB text chunks costs 1.2 GB and minutes
+     * (tests/test_bombs.c). */
+    static const png_byte ignored[] = "iCCP\0iTXt\0tEXt\0zTXt\0sPLT\0eXIf";
+    png_set_keep_unknown_chunks(c->png, PNG_HANDLE_CHUNK_NEVER, ignored,
+                                (int)(sizeof ignored / 5));
+#endif
     /* libpng already fails on CRC errors in critical chunks (that is what
      * catches PngSuite's xcsn0g01.png, bad IDAT CRC) but by default only warns
      * about ancillary ones and drops the chunk; be strict about both. */
@@ -445,6 +464,37 @@ static int jpeg_walk_header(const uint8_t *d, size_t len, long *w, long *h)
         i += seg;
     }
     return 1;
+}
+
+/* Counts the scans (SOS markers) of a JPEG, up to limit + 1: marker segments
+ * are skipped by their length (an Exif thumbnail's markers are not counted)
+ * and entropy-coded data byte by byte (where 0xFF is only ever followed by a
+ * stuffed 0x00, a restart marker or the next real marker). Stops at EOI. */
+static int jpeg_count_scans(const uint8_t *d, size_t len, int limit)
+{
+    size_t i = 2; /* after SOI */
+    int scans = 0;
+    while (i + 1 < len) {
+        if (d[i] != 0xFF) {
+            i++; /* entropy-coded data */
+            continue;
+        }
+        uint8_t m = d[i + 1];
+        if (m == 0xFF) {
+            i++; /* fill byte */
+            continue;
+        }
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
+            i += 2; /* stuffed byte, TEM, SOI, RSTn: no length */
+            continue;
+        }
+        if (m == 0xD9 || i + 4 > len)
+            break; /* EOI: libjpeg reads no further */
+        if (m == 0xDA && ++scans > limit)
+            break;
+        i += 2 + ((size_t)d[i + 2] << 8 | d[i + 3]); /* the segment; a scan's data follows */
+    }
+    return scans;
 }
 
 static int jpeg_header_truncated(const uint8_t *d, size_t len)
@@ -574,6 +624,12 @@ static int jpeg_decode(const uint8_t *data, size_t len, const img_limits *lim, i
     rc = check_limits("JPEG", jw, jh, lim, err, errlen);
     if (rc != IMG_OK)
         goto out;
+    if (jpeg_count_scans(data, len, JPEG_MAX_SCANS) > JPEG_MAX_SCANS) {
+        set_err(err, errlen, "JPEG has more than %d scans (progressive passes), above the limit: "
+                "refused as a decompression bomb", JPEG_MAX_SCANS);
+        rc = IMG_E_TOO_LARGE;
+        goto out;
+    }
 
     tjscalingfactor sf = jpeg_pick_scale(jw, jh, min_w, min_h);
     int sw = TJSCALED(jw, sf), sh = TJSCALED(jh, sf);

@@ -106,6 +106,20 @@ int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, f
     return 0;
 }
 
+int nn_tta_parse(const char *name)
+{
+    static const char *const names[] = {"none", "flip", "crops", "flip+crops"};
+    for (int i = 0; name && i < 4; i++)
+        if (!strcmp(name, names[i])) return i; /* the index is the flag set */
+    return -1;
+}
+
+const char *nn_tta_name(int tta)
+{
+    static const char *const names[] = {"none", "flip", "crops", "flip+crops"};
+    return names[tta & (NN_TTA_FLIP | NN_TTA_CROPS)];
+}
+
 /* view[b][y][x][c] = x[b][clamp(y - dy)][clamp(fx - dx)][c] with fx = x, or
  * side-1-x when flipped: one test-time view of the whole batch */
 static void make_view(const float *x, float *view, int batch, int S, int C, int dx, int dy,

@@ -176,6 +176,20 @@ int nn_file_load_mem(const void *buf, size_t len, nn_model **out, nn_extra *extr
     arch = json_dumps(json_object_get(root, "arch"), JSON_COMPACT | JSON_SORT_KEYS);
     if (!arch) { nn_set_err(err, errlen, "model file header has no architecture"); goto err; }
     char sub[256];
+    /* The parameters must be in the file before memory is reserved for them:
+     * a 300-byte header can name an architecture of billions of parameters
+     * (tests/corpus/fuzz_model/bomb-15gb-params.emod). */
+    nn_model *probe = calloc(1, sizeof *probe);
+    if (!probe) { nn_set_err(err, errlen, "out of memory"); goto err; }
+    int bad_arch = nn_arch_parse(probe, arch, sub, sizeof sub);
+    size_t probe_params = probe->n_params;
+    free(probe);
+    if (bad_arch) { nn_set_err(err, errlen, "model file: %s", sub); goto err; }
+    if (probe_params > (len - 20 - hlen) / sizeof(float)) {
+        nn_set_err(err, errlen, "model file size does not match its header (%zu parameters, %zu "
+                   "tensor bytes present)", probe_params, len - 20 - hlen);
+        goto err;
+    }
     m = nn_model_alloc_from_arch(arch, sub, sizeof sub);
     if (!m) { nn_set_err(err, errlen, "model file: %s", sub); goto err; }
     if (check_header(m, root, err, errlen)) goto err;

@@ -62,6 +62,9 @@ void nn_ws_free(nn_ws *ws);
  * replicated: the same fill as training's shifts); both: 10 views. */
 enum { NN_TTA_NONE = 0, NN_TTA_FLIP = 1, NN_TTA_CROPS = 2 };
 #define NN_TTA_SHIFT 3
+/* "none", "flip", "crops", "flip+crops" -> NN_TTA_* flags; -1 for anything else */
+int nn_tta_parse(const char *name);
+const char *nn_tta_name(int tta); /* the inverse */
 
 /* Class probabilities for batch images of side x side 8-bit grayscale pixels
  * (row-major, side = nn_model_input_size), written to probs[batch][classes].

@@ -4,6 +4,7 @@
 #define NN_TRAIN_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,7 +47,9 @@ typedef struct {
     /* progress: called after every step (end_of_epoch 0) and epoch (1) */
     void (*on_progress)(void *ctx, const struct nn_train_progress *p);
     void *ctx;
-    volatile sig_atomic_t *cancel; /* set to stop at the next step boundary */
+    /* set to stop at the next step boundary; atomic because another thread
+     * (DELETE /train) or a signal handler sets it while training reads it */
+    atomic_int *cancel;
 } nn_train_opts;
 
 void nn_train_opts_init(nn_train_opts *o);

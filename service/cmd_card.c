@@ -9,20 +9,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_help.h"
 #include "commands.h"
+#include "config.h"
 #include "dataset.h"
 #include "svg_plot.h"
 #include "train.h"
 #include "util.h"
 
-static void usage(FILE *f)
+void cmd_card_usage(FILE *f)
 {
-    fprintf(f,
-        "usage: emotiond card --model FILE --data DIR --run RUNDIR --out DIR\n"
-        "\n"
-        "Evaluates FILE on DIR/test (with and without flip TTA, timing both), and\n"
-        "writes DIR/README.md, DIR/confusion.svg and DIR/curves.svg (copied from\n"
-        "RUNDIR, the trainer's output directory, with RUNDIR/history.csv).\n");
+    fprintf(f, "usage: emotiond card --model FILE --data DIR --run RUNDIR --out OUT\n\n");
+    help_paragraph(f, "Regenerates a model card: evaluates FILE on DIR/test (with and without "
+                      "flip TTA, timing both) and writes OUT/README.md, OUT/confusion.svg and "
+                      "OUT/curves.svg (copied from RUNDIR), so that no figure in the card is "
+                      "typed by hand.");
+    fputs("\nOptions (all required):\n", f);
+    help_option(f, "--model FILE", "the model (.emod)");
+    help_option(f, "--data DIR", "the dataset; DIR/test/<class>/ is the validation set");
+    help_option(f, "--run RUNDIR", "the trainer's output directory (history.csv, curves.svg)");
+    help_option(f, "--out OUT", "where the card is written (models/)");
+    help_option(f, "-h, --help", "print this help and exit");
 }
 
 static int copy_file(const char *from, const char *to)
@@ -82,16 +89,23 @@ int cmd_card(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *run = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { cmd_card_usage(stdout); return 0; }
+        const char **dst = !strcmp(argv[i], "--model") ? &model_path
+                           : !strcmp(argv[i], "--data") ? &data
+                           : !strcmp(argv[i], "--run")  ? &run
+                           : !strcmp(argv[i], "--out")  ? &out
+                                                        : NULL;
+        if (!dst) {
+            fprintf(stderr, "emotiond card: unknown option '%s' (see emotiond card --help)\n",
+                    argv[i]);
+            return 2;
+        }
         if (i + 1 >= argc) { fprintf(stderr, "emotiond card: %s needs a value\n", argv[i]); return 2; }
-        if (!strcmp(argv[i], "--model")) model_path = argv[++i];
-        else if (!strcmp(argv[i], "--data")) data = argv[++i];
-        else if (!strcmp(argv[i], "--run")) run = argv[++i];
-        else if (!strcmp(argv[i], "--out")) out = argv[++i];
-        else { fprintf(stderr, "emotiond card: unknown option '%s'\n", argv[i]); return 2; }
+        *dst = argv[++i];
     }
     if (!model_path || !data || !run || !out) {
-        usage(stderr);
+        fprintf(stderr, "emotiond card: --model, --data, --run and --out are required\n");
+        cmd_card_usage(stderr);
         return 2;
     }
     char err[10000], path[4096];
@@ -104,12 +118,22 @@ int cmd_card(int argc, char **argv)
     snprintf(path, sizeof path, "%s/test", data);
     if (ds_load_folder(&va, path, NULL, NULL, err, sizeof err)) goto fail;
     const int K = DS_NUM_CLASSES, threads = omp_get_num_procs();
-    int conf[DS_NUM_CLASSES * DS_NUM_CLASSES], conf_tta[DS_NUM_CLASSES * DS_NUM_CLASSES];
-    if (nn_evaluate(m, va.pixels, va.labels, va.n, NN_TTA_NONE, threads, conf, NULL, err, sizeof err) ||
-        nn_evaluate(m, va.pixels, va.labels, va.n, NN_TTA_FLIP, threads, conf_tta, NULL, err, sizeof err))
-        goto fail;
-    double acc = nn_confusion_accuracy(conf, K), acc_tta = nn_confusion_accuracy(conf_tta, K);
-    double lat = latency_ms(m, va.pixels, NN_TTA_NONE), lat_tta = latency_ms(m, va.pixels, NN_TTA_FLIP);
+    /* every test-time augmentation mode, indexed by its NN_TTA_* flags */
+    enum { N_TTA = 4 };
+    int confs[N_TTA][DS_NUM_CLASSES * DS_NUM_CLASSES];
+    double accs[N_TTA], lats[N_TTA];
+    for (int t = 0; t < N_TTA; t++) {
+        if (nn_evaluate(m, va.pixels, va.labels, va.n, t, threads, confs[t], NULL, err, sizeof err))
+            goto fail;
+        accs[t] = nn_confusion_accuracy(confs[t], K);
+        lats[t] = latency_ms(m, va.pixels, t);
+    }
+    const int *conf = confs[NN_TTA_NONE], *conf_tta = confs[NN_TTA_FLIP];
+    double acc = accs[NN_TTA_NONE], acc_tta = accs[NN_TTA_FLIP];
+    /* what `emotiond serve` does unless configured otherwise */
+    svc_config defaults;
+    cfg_defaults(&defaults);
+    const int served = (defaults.tta ? NN_TTA_FLIP : 0) | (defaults.tta_crops ? NN_TTA_CROPS : 0);
     meta = json_loads(nn_model_meta_json(m), 0, NULL);
 
     snprintf(path, sizeof path, "%s/confusion.svg", out);
@@ -141,7 +165,19 @@ int cmd_card(int argc, char **argv)
     fprintf(f, "| trained on | %s |\n", json_string_value(json_object_get(meta, "date")) ?: "?");
     fprintf(f, "| **PublicTest accuracy** | **%.2f%%** (%d images) |\n", 100 * acc, va.n);
     fprintf(f, "| PublicTest accuracy, flip TTA | %.2f%% |\n", 100 * acc_tta);
-    fprintf(f, "| latency, 1 image, 1 thread | %.2f ms (flip TTA: %.2f ms) |\n\n", lat, lat_tta);
+    fprintf(f, "| latency, 1 image, 1 thread | %.2f ms |\n", lats[NN_TTA_NONE]);
+    fprintf(f, "| served test-time augmentation | `%s` (settings `tta`, `tta_crops`) |\n\n",
+            nn_tta_name(served));
+    fprintf(f, "## Test-time augmentation\n\n"
+               "Each mode averages the probabilities of its views (`emotiond eval --tta MODE`; "
+               "in the service, the settings `tta` = flip and `tta_crops` = crops). Latency: one "
+               "image through the served path, one thread, median of 51.\n\n"
+               "| mode | views | PublicTest accuracy | gain | latency |\n|---|---:|---:|---:|---:|\n");
+    for (int t = 0; t < N_TTA; t++)
+        fprintf(f, "| `%s` | %d | %.2f%% | %+.2f | %.2f ms |\n", nn_tta_name(t),
+                (t & NN_TTA_FLIP ? 2 : 1) * (t & NN_TTA_CROPS ? 5 : 1), 100 * accs[t],
+                100 * (accs[t] - accs[NN_TTA_NONE]), lats[t]);
+    fprintf(f, "\n");
     /* a run resumed from checkpoints lists every command, oldest first */
     json_t *cmds = json_object_get(meta, "commands");
     fprintf(f, "Training command%s (run from the repository root, dataset unpacked into `.cache/`, "

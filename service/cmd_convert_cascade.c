@@ -10,27 +10,40 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_help.h"
 #include "commands.h"
 #include "face_detect.h"
 
-static void usage(FILE *f)
+void cmd_convert_cascade_usage(FILE *f)
 {
-    fprintf(f, "usage: emotiond convert-cascade IN.xml OUT.fdc\n"
-               "\n"
-               "Converts an OpenCV Haar cascade (BOOST stumps, e.g.\n"
-               "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml\n"
-               "from Debian's opencv-data) into the compact cascade file used by\n"
-               "`emotiond serve` and `emotiond predict` (face_cascade setting).\n");
+    fprintf(f, "usage: emotiond convert-cascade IN.xml OUT.fdc\n\n");
+    help_paragraph(f, "Converts an OpenCV Haar cascade (BOOST stumps, e.g. "
+                      "haarcascade_frontalface_default.xml in /usr/share/opencv4/haarcascades/ "
+                      "from Debian's opencv-data) into the compact cascade file used by `emotiond "
+                      "serve` (face_cascade setting) and `emotiond predict` (--cascade). The "
+                      "conversion is deterministic and done once; its output is committed "
+                      "under models/.");
+    fputs("\nOptions:\n", f);
+    help_option(f, "-h, --help", "print this help and exit");
 }
 
 int cmd_convert_cascade(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        usage(stdout);
+        cmd_convert_cascade_usage(stdout);
         return 0;
     }
-    if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-') {
-        usage(stderr);
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "emotiond convert-cascade: unknown option '%s' (see emotiond "
+                            "convert-cascade --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (argc != 3) {
+        fprintf(stderr, "emotiond convert-cascade: expected IN.xml and OUT.fdc, got %d "
+                        "argument%s\n", argc - 1, argc == 2 ? "" : "s");
+        cmd_convert_cascade_usage(stderr);
         return 2;
     }
     char err[1024];

@@ -7,20 +7,30 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_help.h"
 #include "commands.h"
 #include "dataset.h"
 #include "train.h"
 #include "util.h"
 
-static void usage(FILE *f)
+void cmd_eval_usage(FILE *f)
 {
-    fprintf(f,
-        "usage: emotiond eval --model FILE --data DIR|FILE.csv [--usage PublicTest|PrivateTest]\n"
-        "                     [--tta flip] [--json] [--threads N]\n"
-        "\n"
-        "DIR holds one folder per class (DIR/<class>/*.jpg|png); a DIR with a test/\n"
-        "folder and no class folders is read from DIR/test. A .csv is the original\n"
-        "fer2013.csv: every row, or only those whose Usage is --usage.\n");
+    fprintf(f, "usage: emotiond eval --model FILE --data DIR|FILE.csv [options]\n\n");
+    help_paragraph(f, "Prints the accuracy, per-class precision, recall and F1, and the confusion "
+                      "matrix of a model on a labelled dataset.");
+    fputs("\nOptions:\n", f);
+    help_option(f, "--model FILE", "the model (.emod) to evaluate (required)");
+    help_option(f, "--data DIR|FILE.csv",
+                "DIR holds one folder per class (DIR/<class>/*.jpg|png); a DIR with a test/ "
+                "folder and no class folders is read from DIR/test. A .csv is the original "
+                "fer2013.csv (required)");
+    help_option(f, "--usage PublicTest|PrivateTest",
+                "with a .csv, only the rows of this Usage [every row]");
+    help_option(f, "--tta MODE", "test-time augmentation: none, flip (mirrored image), crops (shifted by 3 px "
+                "four ways) or flip+crops (10 views) [none]");
+    help_option(f, "--json", "print the results as JSON");
+    help_option(f, "--threads N", "threads, 1 to 64 [number of cores]");
+    help_option(f, "-h, --help", "print this help and exit");
 }
 
 static int is_dir(const char *p)
@@ -31,28 +41,39 @@ static int is_dir(const char *p)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data = NULL, *usage_f = NULL, *tta = NULL;
-    int json = 0, threads = omp_get_num_procs();
+    const char *model_path = NULL, *data = NULL, *usage_f = NULL, *tta = NULL, *threads_s = NULL;
+    int json = 0, threads = omp_get_num_procs() > 64 ? 64 : omp_get_num_procs();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { cmd_eval_usage(stdout); return 0; }
         if (!strcmp(a, "--json")) { json = 1; continue; }
-        if (i + 1 >= argc) { fprintf(stderr, "emotiond eval: unknown option or missing value: %s\n", a); return 2; }
-        if (!strcmp(a, "--model")) model_path = argv[++i];
-        else if (!strcmp(a, "--data")) data = argv[++i];
-        else if (!strcmp(a, "--usage")) usage_f = argv[++i];
-        else if (!strcmp(a, "--tta")) tta = argv[++i];
-        else if (!strcmp(a, "--threads")) threads = atoi(argv[++i]);
-        else { fprintf(stderr, "emotiond eval: unknown option '%s' (see --help)\n", a); return 2; }
+        const char **dst = !strcmp(a, "--model") ? &model_path
+                           : !strcmp(a, "--data")  ? &data
+                           : !strcmp(a, "--usage") ? &usage_f
+                           : !strcmp(a, "--tta")   ? &tta
+                           : !strcmp(a, "--threads") ? &threads_s
+                                                     : NULL;
+        if (!dst) {
+            fprintf(stderr, "emotiond eval: unknown option '%s' (see emotiond eval --help)\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) { fprintf(stderr, "emotiond eval: %s needs a value\n", a); return 2; }
+        *dst = argv[++i];
     }
     if (!model_path || !data) {
         fprintf(stderr, "emotiond eval: --model and --data are required\n");
-        usage(stderr);
+        cmd_eval_usage(stderr);
         return 2;
     }
-    if (tta && strcmp(tta, "flip") && strcmp(tta, "none")) {
-        fprintf(stderr, "emotiond eval: --tta must be flip or none\n");
+    const int tta_flags = tta ? nn_tta_parse(tta) : NN_TTA_NONE;
+    if (tta_flags < 0) {
+        fprintf(stderr, "emotiond eval: --tta must be none, flip, crops or flip+crops\n");
         return 2;
+    }
+    if (threads_s) {
+        char *end = NULL;
+        long t = strtol(threads_s, &end, 10);
+        threads = *threads_s && !*end && t >= 1 && t <= 64 ? (int)t : 0;
     }
     if (threads < 1 || threads > 64) { fprintf(stderr, "emotiond eval: --threads must be 1..64\n"); return 2; }
     char err[1024], path[4096];
@@ -81,7 +102,7 @@ int cmd_eval(int argc, char **argv)
     }
     const int K = DS_NUM_CLASSES;
     int conf[DS_NUM_CLASSES * DS_NUM_CLASSES];
-    if (nn_evaluate(m, ds.pixels, ds.labels, ds.n, tta && !strcmp(tta, "flip") ? NN_TTA_FLIP : NN_TTA_NONE,
+    if (nn_evaluate(m, ds.pixels, ds.labels, ds.n, tta_flags,
                     threads, conf, NULL, err, sizeof err)) {
         fprintf(stderr, "emotiond eval: %s\n", err);
         goto out;
@@ -115,8 +136,8 @@ int cmd_eval(int argc, char **argv)
         printf("\n");
         json_decref(root);
     } else {
-        printf("model %s\ndata %s: %d images (%d skipped)%s\n\n", model_path, data, ds.n, ds.skipped,
-               tta && !strcmp(tta, "flip") ? ", flip TTA" : "");
+        printf("model %s\ndata %s: %d images (%d skipped)%s%s\n\n", model_path, data, ds.n, ds.skipped,
+               tta_flags ? ", TTA " : "", tta_flags ? nn_tta_name(tta_flags) : "");
         printf("accuracy %.2f%%\n\n%-10s %9s %9s %9s %8s\n", 100 * acc, "class", "precision", "recall", "f1", "support");
         for (int k = 0; k < K; k++)
             printf("%-10s %9.4f %9.4f %9.4f %8d\n", ds_class_names[k], prec[k], rec[k], f1[k], support[k]);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_help.h"
 #include "commands.h"
 #include "face_detect.h"
 #include "image.h"
@@ -16,17 +17,26 @@
 
 enum { F_AUTO, F_DETECT, F_NONE };
 
-static void usage(FILE *f)
+void cmd_predict_usage(FILE *f)
 {
-    fprintf(f, "usage: emotiond predict --model FILE [--tta flip] [--faces auto|detect|none]\n"
-               "                        [--cascade FILE] [--max-faces N] IMAGE...\n"
-               "\n"
-               "Prints the most likely emotion and the probability of each class for\n"
-               "every PNG or JPEG given. A face crop (any colour; auto: both sides up to\n"
-               "%d pixels) gives one line; in a photo the faces are found first (cascade\n"
-               "default %s) and each gives a line with its box, largest first.\n"
-               "--faces none classifies every image as one face crop.\n",
-            CROP_MAX_SIDE, DEFAULT_CASCADE);
+    char text[512];
+    fprintf(f, "usage: emotiond predict --model FILE [options] IMAGE...\n\n");
+    snprintf(text, sizeof text,
+             "Prints the most likely emotion and the probability of each class for every PNG "
+             "or JPEG given. A face crop (any colour; auto: both sides up to %d pixels) gives "
+             "one line; in a photo the faces are found first and each gives a line with its "
+             "box, largest first. The exit status is 1 when an image could not be read.",
+             CROP_MAX_SIDE);
+    help_paragraph(f, text);
+    fputs("\nOptions:\n", f);
+    help_option(f, "--model FILE", "the model (.emod) (required)");
+    help_option(f, "--faces auto|detect|none",
+                "auto: find faces unless the image is a face crop; detect: always; none: "
+                "classify every image as one face crop [auto]");
+    help_option(f, "--cascade FILE", "face detector cascade [" DEFAULT_CASCADE "]");
+    help_option(f, "--max-faces N", "classify at most the N largest faces, 1 to 10000 [16]");
+    help_option(f, "--tta MODE", "none, flip, crops or flip+crops (see emotiond eval --help) [none]");
+    help_option(f, "-h, --help", "print this help and exit");
 }
 
 static void print_probs(const nn_model *m, const float *probs)
@@ -80,13 +90,13 @@ int cmd_predict(int argc, char **argv)
     char **imgs = calloc(argc > 0 ? argc : 1, sizeof *imgs);
     if (!imgs) return 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); free(imgs); return 0; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { cmd_predict_usage(stdout); free(imgs); return 0; }
         if (!strcmp(argv[i], "--model") && i + 1 < argc) { model_path = argv[++i]; continue; }
         if (!strcmp(argv[i], "--cascade") && i + 1 < argc) { cascade_path = argv[++i]; continue; }
         if (!strcmp(argv[i], "--tta") && i + 1 < argc) {
             const char *v = argv[++i];
-            if (!strcmp(v, "flip")) tta = NN_TTA_FLIP;
-            else if (strcmp(v, "none")) { fprintf(stderr, "emotiond predict: --tta must be flip or none\n"); free(imgs); return 2; }
+            tta = nn_tta_parse(v);
+            if (tta < 0) { fprintf(stderr, "emotiond predict: --tta must be none, flip, crops or flip+crops\n"); free(imgs); return 2; }
             continue;
         }
         if (!strcmp(argv[i], "--faces") && i + 1 < argc) {
@@ -105,7 +115,16 @@ int cmd_predict(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "emotiond predict: unknown option or missing value: %s\n", argv[i]);
+            static const char *const known[] = {"--model", "--cascade", "--tta", "--faces",
+                                                "--max-faces"};
+            int is_known = 0;
+            for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+                is_known |= !strcmp(argv[i], known[k]);
+            if (is_known)
+                fprintf(stderr, "emotiond predict: %s needs a value\n", argv[i]);
+            else
+                fprintf(stderr, "emotiond predict: unknown option '%s' (see emotiond predict "
+                                "--help)\n", argv[i]);
             free(imgs);
             return 2;
         }
@@ -113,7 +132,7 @@ int cmd_predict(int argc, char **argv)
     }
     if (!model_path || n_img == 0) {
         fprintf(stderr, "emotiond predict: --model and at least one image are required\n");
-        usage(stderr);
+        cmd_predict_usage(stderr);
         free(imgs);
         return 2;
     }

@@ -19,18 +19,31 @@
 
 extern char **environ;
 
+void cmd_serve_usage(FILE *f)
+{
+    cfg_print_help(f);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     svc_config cfg;
     cfg_extra extra;
     char err[1024];
-    if (cfg_load(&cfg, argc, argv, environ, &extra, err, sizeof err)) {
-        fprintf(stderr, "emotiond serve: %s\n", err);
-        return 2;
+    /* Help and the table describe the built-in settings: answered even when
+     * the environment holds a bad EMOTIOND_* value. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cfg_print_help(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--print-config-table")) {
+            cfg_print_table(stdout);
+            return 0;
+        }
     }
-    if (extra.help) {
-        cfg_print_help(stdout);
-        return 0;
+    if (cfg_load(&cfg, argc, argv, environ, &extra, err, sizeof err)) {
+        fprintf(stderr, "emotiond serve: %s (see emotiond serve --help)\n", err);
+        return 2;
     }
     if (extra.print_config) {
         char *json = cfg_to_json(&cfg);

@@ -1,14 +1,17 @@
 /* cmd_train.c - `emotiond train`: train a model on a FER2013 folder. */
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_help.h"
 #include "commands.h"
 #include "train.h"
 
-static volatile sig_atomic_t g_stop; /* set by SIGINT/SIGTERM: checkpoint and exit */
+static atomic_int g_stop; /* set by SIGINT/SIGTERM: checkpoint and exit (lock-free: signal-safe) */
 
 static void on_signal(int sig)
 {
@@ -16,33 +19,74 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: emotiond train --arch config/arch/NAME.json --data DIR [options]\n"
-        "       emotiond train --resume OUT/checkpoint.emod --data DIR [--epochs N]\n"
-        "\n"
-        "Trains on DIR/train/<class>/ and validates on DIR/test/<class>/ (Kaggle FER2013\n"
-        "layout). Writes OUT/best.emod (best validation accuracy), OUT/checkpoint.emod\n"
-        "(every epoch, and on Ctrl-C), OUT/history.csv and OUT/curves.svg.\n"
-        "Options not given come from the architecture's \"training\" block.\n"
-        "\n"
-        "  --out DIR             output directory (default runs/NAME)\n"
-        "  --init MODEL          start from these weights (fine-tuning)\n"
-        "  --epochs N --batch N --lr X --optimizer sgd|adam --momentum X --nesterov 0|1\n"
-        "  --weight-decay X --label-smoothing X\n"
-        "  --schedule none|step|cosine|plateau  --step-every N --step-gamma X\n"
-        "  --plateau-patience N --plateau-factor X --warmup-epochs X --min-lr X\n"
-        "  --flip 0|1 --shift PX --rotate DEG --scale X --erase P   augmentation\n"
-        "  --patience N          early stopping after N epochs without improvement\n"
-        "  --seed N --threads N --max-train N --tta-val\n");
-}
-
+/* The options: one table for parsing and --help. Numbers not given come
+ * from the architecture's "training" block, then the default shown. */
 typedef struct {
-    const char *name;
-    double *num;
-    const char **str;
+    const char *name, *metavar;
+    size_t off;  /* into nn_train_opts */
+    int is_str;  /* const char * field, else double */
+    const char *help;
 } opt_def;
+
+#define NUM(field) offsetof(nn_train_opts, field), 0
+#define STR(field) offsetof(nn_train_opts, field), 1
+static const opt_def defs[] = {
+    {"--arch", "FILE", STR(arch_path), "architecture JSON (config/arch/*.json) of a new run"},
+    {"--data", "DIR", STR(data_dir), "dataset: DIR/train/<class>/, DIR/test/<class>/ (required)"},
+    {"--out", "DIR", 0, 1, "output directory [runs/NAME; with --resume, the checkpoint's]"},
+    {"--resume", "CKPT", STR(resume),
+     "continue OUT/checkpoint.emod; options given again override the checkpoint's"},
+    {"--init", "MODEL", STR(init_model), "start from these weights (fine-tuning)"},
+    {"--epochs", "N", NUM(epochs), "epochs [30]"},
+    {"--batch", "N", NUM(batch), "batch size [64]"},
+    {"--lr", "X", NUM(lr), "learning rate [0.01]"},
+    {"--optimizer", "sgd|adam", STR(optimizer), "optimizer [sgd]"},
+    {"--momentum", "X", NUM(momentum), "SGD momentum [0.9]"},
+    {"--nesterov", "0|1", NUM(nesterov), "Nesterov momentum [1]"},
+    {"--weight-decay", "X", NUM(weight_decay), "L2 weight decay [0]"},
+    {"--label-smoothing", "X", NUM(label_smoothing), "label smoothing [0]"},
+    {"--schedule", "none|step|cosine|plateau", STR(schedule), "learning rate schedule [cosine]"},
+    {"--step-every", "N", NUM(step_every), "step schedule: every N epochs [10]"},
+    {"--step-gamma", "X", NUM(step_gamma), "step schedule: multiply the rate by X [0.1]"},
+    {"--plateau-patience", "N", NUM(plateau_patience),
+     "plateau schedule: epochs without a better validation accuracy [5]"},
+    {"--plateau-factor", "X", NUM(plateau_factor), "plateau schedule: multiply the rate by X [0.5]"},
+    {"--warmup-epochs", "X", NUM(warmup_epochs), "linear warm-up of the rate [0]"},
+    {"--min-lr", "X", NUM(min_lr), "floor of the rate [0]"},
+    {"--flip", "0|1", NUM(flip), "augmentation: random horizontal flips [1]"},
+    {"--shift", "PX", NUM(shift), "augmentation: random shift up to PX pixels [0]"},
+    {"--rotate", "DEG", NUM(rotate), "augmentation: random rotation up to DEG degrees [0]"},
+    {"--scale", "X", NUM(scale), "augmentation: random zoom by up to X (0.1 = 10%) [0]"},
+    {"--erase", "P", NUM(erase), "augmentation: random erasing with probability P [0]"},
+    {"--patience", "N", NUM(patience),
+     "early stopping after N epochs without improvement (0 = off) [0]"},
+    {"--seed", "N", NUM(seed), "random seed [1]"},
+    {"--threads", "N", NUM(threads), "threads [number of cores]"},
+    {"--max-train", "N", NUM(max_train), "use only the first N training images (0 = all) [0]"},
+};
+#undef NUM
+#undef STR
+#define NDEFS (sizeof defs / sizeof defs[0])
+
+void cmd_train_usage(FILE *f)
+{
+    fprintf(f, "usage: emotiond train --arch config/arch/NAME.json --data DIR [options]\n"
+               "       emotiond train --resume OUT/checkpoint.emod --data DIR [--epochs N]\n"
+               "       emotiond train --init MODEL --data DIR [options]\n\n");
+    help_paragraph(f, "Trains on DIR/train/<class>/ and validates on DIR/test/<class>/ (Kaggle "
+                      "FER2013 layout). Writes OUT/best.emod (best validation accuracy), "
+                      "OUT/checkpoint.emod (every epoch, and on Ctrl-C), OUT/history.csv and "
+                      "OUT/curves.svg. Options not given come from the architecture's "
+                      "\"training\" block, then the default shown in brackets.");
+    fputs("\nOptions:\n", f);
+    for (size_t i = 0; i < NDEFS; i++) {
+        char flag[96];
+        snprintf(flag, sizeof flag, "%s %s", defs[i].name, defs[i].metavar);
+        help_option(f, flag, defs[i].help);
+    }
+    help_option(f, "--tta-val", "validate with flip averaging");
+    help_option(f, "-h, --help", "print this help and exit");
+}
 
 static void print_progress(void *ctx, const nn_train_progress *p)
 {
@@ -74,28 +118,15 @@ int cmd_train(int argc, char **argv)
     nn_train_opts o;
     nn_train_opts_init(&o);
     const char *out = NULL;
-    const opt_def defs[] = {
-        {"--arch", NULL, &o.arch_path}, {"--data", NULL, &o.data_dir}, {"--out", NULL, &out},
-        {"--resume", NULL, &o.resume}, {"--init", NULL, &o.init_model},
-        {"--optimizer", NULL, &o.optimizer}, {"--schedule", NULL, &o.schedule},
-        {"--epochs", &o.epochs, NULL}, {"--batch", &o.batch, NULL}, {"--lr", &o.lr, NULL},
-        {"--momentum", &o.momentum, NULL}, {"--nesterov", &o.nesterov, NULL},
-        {"--weight-decay", &o.weight_decay, NULL}, {"--label-smoothing", &o.label_smoothing, NULL},
-        {"--step-every", &o.step_every, NULL}, {"--step-gamma", &o.step_gamma, NULL},
-        {"--plateau-patience", &o.plateau_patience, NULL}, {"--plateau-factor", &o.plateau_factor, NULL},
-        {"--warmup-epochs", &o.warmup_epochs, NULL}, {"--min-lr", &o.min_lr, NULL},
-        {"--flip", &o.flip, NULL}, {"--shift", &o.shift, NULL}, {"--rotate", &o.rotate, NULL},
-        {"--scale", &o.scale, NULL}, {"--erase", &o.erase, NULL}, {"--patience", &o.patience, NULL},
-        {"--seed", &o.seed, NULL}, {"--threads", &o.threads, NULL}, {"--max-train", &o.max_train, NULL},
-    };
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { cmd_train_usage(stdout); return 0; }
         if (!strcmp(argv[i], "--tta-val")) { o.tta_flip_val = 1; continue; }
         const opt_def *d = NULL;
-        for (size_t k = 0; k < sizeof defs / sizeof defs[0]; k++)
+        for (size_t k = 0; k < NDEFS; k++)
             if (!strcmp(argv[i], defs[k].name)) d = &defs[k];
         if (!d) {
-            fprintf(stderr, "emotiond train: unknown option '%s' (see --help)\n", argv[i]);
+            fprintf(stderr, "emotiond train: unknown option '%s' (see emotiond train --help)\n",
+                    argv[i]);
             return 2;
         }
         if (i + 1 >= argc) {
@@ -103,8 +134,10 @@ int cmd_train(int argc, char **argv)
             return 2;
         }
         const char *v = argv[++i];
-        if (d->str) {
-            *d->str = v;
+        if (!strcmp(d->name, "--out")) {
+            out = v;
+        } else if (d->is_str) {
+            *(const char **)((char *)&o + d->off) = v;
         } else {
             char *end;
             double x = strtod(v, &end);
@@ -112,12 +145,12 @@ int cmd_train(int argc, char **argv)
                 fprintf(stderr, "emotiond train: %s needs a number, not '%s'\n", d->name, v);
                 return 2;
             }
-            *d->num = x;
+            *(double *)((char *)&o + d->off) = x;
         }
     }
     if (!o.data_dir || (!o.arch_path && !o.resume && !o.init_model)) {
         fprintf(stderr, "emotiond train: --data and one of --arch, --init or --resume are required\n");
-        usage(stderr);
+        cmd_train_usage(stderr);
         return 2;
     }
     char outbuf[1024], cmdline[4096] = "emotiond";

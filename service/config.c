@@ -3,6 +3,8 @@
  * the four sources cannot drift apart. */
 #include "config.h"
 
+#include "cli_help.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -17,76 +19,102 @@
 /* T_SECRET: a string that --print-config never shows (printed as null). */
 typedef enum { T_INT, T_LL, T_STR, T_BOOL, T_LOGFMT, T_ORIGINS, T_SECRET } opt_type;
 
+/* One setting. This table is the only list of settings: the defaults, the
+ * JSON keys, the EMOTIOND_* variables, the --flags, --help, --print-config
+ * and --print-config-table (the table in README.md) all come from it. */
 typedef struct {
     const char *key;
     opt_type type;
     size_t off;
-    size_t size;          /* T_STR buffer size */
+    size_t size;          /* T_STR, T_SECRET buffer size */
     long long min, max;   /* T_INT, T_LL */
+    const char *def;      /* the default in flag syntax; NULL = unset */
+    const char *metavar;  /* the flag's value in --help; NULL = from the type */
     const char *help;
 } opt_desc;
 
 #define F(field) offsetof(svc_config, field)
+#define S(field) offsetof(svc_config, field), sizeof(((svc_config *)0)->field)
 static const opt_desc opts[] = {
-    {"host", T_STR, F(host), sizeof(((svc_config *)0)->host), 0, 0,
-     "address to listen on"},
-    {"port", T_INT, F(port), 0, 0, 65535, "TCP port (0 picks a free one)"},
-    {"model", T_STR, F(model), sizeof(((svc_config *)0)->model), 0, 0,
-     "model file to serve (reloaded on SIGHUP)"},
-    {"workers", T_INT, F(workers), 0, 0, 1024, "inference threads (0 = number of cores)"},
-    {"http_threads", T_INT, F(http_threads), 0, 1, 256, "libmicrohttpd thread pool size"},
-    {"queue_size", T_INT, F(queue_size), 0, 1, 1000000,
-     "queued inference jobs before answering 503"},
-    {"max_body_bytes", T_LL, F(max_body_bytes), 0, 1, 1LL << 32, "request body limit (413)"},
-    {"max_image_width", T_INT, F(max_image_width), 0, 1, 1 << 20, "image width limit"},
-    {"max_image_height", T_INT, F(max_image_height), 0, 1, 1 << 20, "image height limit"},
-    {"max_image_pixels", T_LL, F(max_image_pixels), 0, 1, 1LL << 40, "image pixel count limit"},
-    {"connection_timeout", T_INT, F(connection_timeout), 0, 1, 86400,
+    {"host", T_STR, S(host), 0, 0, "0.0.0.0", "ADDR", "address to listen on (IPv4 or IPv6)"},
+    {"port", T_INT, F(port), 0, 0, 65535, "8080", NULL, "TCP port (0 picks a free one)"},
+    {"model", T_STR, S(model), 0, 0, "models/default.emod", "FILE",
+     "model file to serve (reloaded on SIGHUP); with `model_dir`, only seeds an empty store"},
+    {"workers", T_INT, F(workers), 0, 0, 1024, "0", NULL,
+     "inference threads (0 = one per CPU core)"},
+    {"http_threads", T_INT, F(http_threads), 0, 1, 256, "2", NULL,
+     "libmicrohttpd thread pool size"},
+    {"queue_size", T_INT, F(queue_size), 0, 1, 1000000, "64", NULL,
+     "inference jobs waiting for a worker before requests are answered 503"},
+    {"max_body_bytes", T_LL, F(max_body_bytes), 0, 1, 1LL << 32, "8388608", NULL,
+     "request body limit in bytes (413 above it)"},
+    {"max_image_width", T_INT, F(max_image_width), 0, 1, 1 << 20, "4096", NULL,
+     "image width limit in pixels (422 above it)"},
+    {"max_image_height", T_INT, F(max_image_height), 0, 1, 1 << 20, "4096", NULL,
+     "image height limit in pixels (422 above it)"},
+    {"max_image_pixels", T_LL, F(max_image_pixels), 0, 1, 1LL << 40, "16777216", NULL,
+     "image pixel count limit (422 above it)"},
+    {"connection_timeout", T_INT, F(connection_timeout), 0, 1, 86400, "30", NULL,
      "seconds before an idle connection is closed"},
-    {"connection_limit", T_INT, F(connection_limit), 0, 1, 1000000, "concurrent connections"},
-    {"connection_memory_limit", T_LL, F(connection_memory_limit), 0, 8192, 1LL << 30,
-     "libmicrohttpd memory per connection (bytes)"},
-    {"shutdown_grace", T_INT, F(shutdown_grace), 0, 0, 3600,
+    {"connection_limit", T_INT, F(connection_limit), 0, 1, 1000000, "1024", NULL,
+     "concurrent connections"},
+    {"connection_memory_limit", T_LL, F(connection_memory_limit), 0, 8192, 1LL << 30, "65536",
+     NULL, "libmicrohttpd memory per connection in bytes"},
+    {"shutdown_grace", T_INT, F(shutdown_grace), 0, 0, 3600, "10", NULL,
      "seconds to finish in-flight requests on SIGTERM"},
-    {"retry_after", T_INT, F(retry_after), 0, 0, 3600, "Retry-After seconds sent with 503"},
-    {"log_format", T_LOGFMT, F(log_format), 0, 0, 0, "plain or json"},
-    {"log_requests", T_BOOL, F(log_requests), 0, 0, 0, "log one line per request"},
-    {"tta", T_BOOL, F(tta), 0, 0, 0, "also classify the mirrored face and average"},
-    {"cors_origins", T_ORIGINS, F(cors_origins), 0, 0, 0,
-     "allowed CORS origins, comma-separated (\"*\" = any)"},
-    {"model_dir", T_STR, F(model_dir), sizeof(((svc_config *)0)->model_dir), 0, 0,
-     "model store directory (enables GET /models and POST /train)"},
-    {"data_dir", T_STR, F(data_dir), sizeof(((svc_config *)0)->data_dir), 0, 0,
-     "training data directory (train/, test/; feedback/ for POST /samples)"},
-    {"arch_dir", T_STR, F(arch_dir), sizeof(((svc_config *)0)->arch_dir), 0, 0,
+    {"retry_after", T_INT, F(retry_after), 0, 0, 3600, "1", NULL,
+     "`Retry-After` seconds sent with 503"},
+    {"log_format", T_LOGFMT, F(log_format), 0, 0, 0, "plain", "plain|json",
+     "log lines as plain text or JSON"},
+    {"log_requests", T_BOOL, F(log_requests), 0, 0, 0, "true", NULL, "log one line per request"},
+    {"tta", T_BOOL, F(tta), 0, 0, 0, "true", NULL,
+     "also classify the mirrored face and average (twice the inference time; +0.7 points "
+     "on PublicTest for the default model, see models/README.md)"},
+    {"tta_crops", T_BOOL, F(tta_crops), 0, 0, 0, "false", NULL,
+     "also classify the face shifted by 3 px four ways and average (5x the time; with `tta`, 10x)"},
+    {"cors_origins", T_ORIGINS, F(cors_origins), 0, 0, 0, NULL, "LIST",
+     "allowed CORS origins, comma-separated (`*` = any; JSON: an array)"},
+    {"model_dir", T_STR, S(model_dir), 0, 0, NULL, "DIR",
+     "model store directory (enables `/models` and `/train`)"},
+    {"data_dir", T_STR, S(data_dir), 0, 0, NULL, "DIR",
+     "training data directory (`train/`, `test/`; `feedback/` for `POST /samples`)"},
+    {"arch_dir", T_STR, S(arch_dir), 0, 0, "config/arch", "DIR",
      "architectures a training job may name"},
-    {"admin_token", T_SECRET, F(admin_token), sizeof(((svc_config *)0)->admin_token), 0, 0,
-     "Bearer token of the admin API (never printed)"},
-    {"admin_token_file", T_STR, F(admin_token_file), sizeof(((svc_config *)0)->admin_token_file),
-     0, 0, "file holding the admin token"},
-    {"admin_host", T_STR, F(admin_host), sizeof(((svc_config *)0)->admin_host), 0, 0,
+    {"admin_token", T_SECRET, S(admin_token), 0, 0, NULL, "TOKEN",
+     "Bearer token of the admin API (never printed; admin API answers 403 without one)"},
+    {"admin_token_file", T_STR, S(admin_token_file), 0, 0, NULL, "FILE",
+     "file holding the admin token (a mounted secret)"},
+    {"admin_host", T_STR, S(admin_host), 0, 0, "127.0.0.1", "ADDR",
      "address of the separate admin port"},
-    {"admin_port", T_INT, F(admin_port), 0, -1, 65535,
+    {"admin_port", T_INT, F(admin_port), 0, -1, 65535, "-1", NULL,
      "separate admin port (-1 = admin API on the main port)"},
-    {"keep_models", T_INT, F(keep_models), 0, 1, 10000, "model versions kept in the store"},
-    {"train_threads", T_INT, F(train_threads), 0, 1, 8, "threads of a training job"},
-    {"train_nice", T_INT, F(train_nice), 0, 0, 19, "nice value of the training thread"},
-    {"face_cascade", T_STR, F(face_cascade), sizeof(((svc_config *)0)->face_cascade), 0, 0,
-     "face detector cascade (null in JSON: no face detection)"},
-    {"face_scale_step_percent", T_INT, F(face_scale_step_percent), 0, 1, 100,
+    {"keep_models", T_INT, F(keep_models), 0, 1, 10000, "5", NULL,
+     "model versions kept in the store (the active one always)"},
+    {"train_threads", T_INT, F(train_threads), 0, 1, 8, "1", NULL,
+     "threads of a training job"},
+    {"train_nice", T_INT, F(train_nice), 0, 0, 19, "10", NULL,
+     "nice value of the training thread"},
+    {"face_cascade", T_STR, S(face_cascade), 0, 0, "models/haarcascade_frontalface_default.fdc",
+     "FILE", "face detector cascade (`null` in the JSON file: no face detection)"},
+    {"face_scale_step_percent", T_INT, F(face_scale_step_percent), 0, 1, 100, "10", NULL,
      "face detection: each scanned face size is this % larger"},
-    {"face_min_size", T_INT, F(face_min_size), 0, 0, 1 << 20,
+    {"face_min_size", T_INT, F(face_min_size), 0, 0, 1 << 20, "0", NULL,
      "face detection: smallest face side in pixels (0 = 24)"},
-    {"face_max_scan_side", T_INT, F(face_max_scan_side), 0, 0, 1 << 20,
+    {"face_max_scan_side", T_INT, F(face_max_scan_side), 0, 0, 1 << 20, "640", NULL,
      "face detection: downscale to this longer side first (0 = never)"},
-    {"face_min_neighbors", T_INT, F(face_min_neighbors), 0, 0, 100,
+    {"face_min_neighbors", T_INT, F(face_min_neighbors), 0, 0, 100, "3", NULL,
      "face detection: overlapping hits a face needs"},
-    {"max_faces", T_INT, F(max_faces), 0, 1, 256, "faces classified per image, largest first"},
-    {"face_crop_max_side", T_INT, F(face_crop_max_side), 0, 0, 1 << 20,
-     "faces=auto: images up to this side are face crops, not photos"},
+    {"max_faces", T_INT, F(max_faces), 0, 1, 256, "16", NULL,
+     "faces classified per image, largest first"},
+    {"face_crop_max_side", T_INT, F(face_crop_max_side), 0, 0, 1 << 20, "128", NULL,
+     "`faces=auto`: images up to this side are face crops, not photos"},
 };
+#undef S
 #undef F
 #define NOPTS (sizeof opts / sizeof opts[0])
+
+static int set_value(svc_config *c, const opt_desc *d, const char *value, const char *source,
+                     char *err, size_t errlen);
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -99,39 +127,14 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 void cfg_defaults(svc_config *c)
 {
-    memset(c, 0, sizeof *c);
-    snprintf(c->host, sizeof c->host, "0.0.0.0");
-    c->port = 8080;
-    snprintf(c->model, sizeof c->model, "models/default.emod");
-    c->workers = 0;
-    c->http_threads = 2;
-    c->queue_size = 64;
-    c->max_body_bytes = 8LL << 20;
-    c->max_image_width = 4096;
-    c->max_image_height = 4096;
-    c->max_image_pixels = 4096LL * 4096;
-    c->connection_timeout = 30;
-    c->connection_limit = 1024;
-    c->connection_memory_limit = 64 * 1024;
-    c->shutdown_grace = 10;
-    c->retry_after = 1;
-    c->log_format = CFG_LOG_PLAIN;
-    c->log_requests = 1;
-    c->tta = 0;
-    c->cors_count = 0;
-    snprintf(c->arch_dir, sizeof c->arch_dir, "config/arch");
-    snprintf(c->admin_host, sizeof c->admin_host, "127.0.0.1");
-    c->admin_port = -1;
-    c->keep_models = 5;
-    c->train_threads = 1;
-    c->train_nice = 10;
-    snprintf(c->face_cascade, sizeof c->face_cascade, "models/haarcascade_frontalface_default.fdc");
-    c->face_scale_step_percent = 10;
-    c->face_min_size = 0;
-    c->face_max_scan_side = 640;
-    c->face_min_neighbors = 3;
-    c->max_faces = 16;
-    c->face_crop_max_side = 128;
+    memset(c, 0, sizeof *c); /* unset strings, no CORS origins */
+    char err[256];
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (opts[i].def && set_value(c, &opts[i], opts[i].def, "default", err, sizeof err)) {
+            fprintf(stderr, "emotiond: bad built-in default: %s\n", err); /* a bug */
+            abort();
+        }
+    }
 }
 
 static const opt_desc *find_opt(const char *key)
@@ -417,6 +420,10 @@ int cfg_apply_args(svc_config *c, int argc, char *const *argv, cfg_extra *extra,
             if (extra) extra->print_config = 1;
             continue;
         }
+        if (!strcmp(a, "--print-config-table")) {
+            if (extra) extra->print_table = 1;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             if (extra) extra->help = 1;
             continue;
@@ -516,32 +523,106 @@ char *cfg_to_json(const svc_config *c)
     return s;
 }
 
+/* "max_body_bytes" -> "--max-body-bytes" / "EMOTIOND_MAX_BODY_BYTES" */
+static void key_to_flag(const char *key, char *out, size_t outlen)
+{
+    size_t n = snprintf(out, outlen, "--%s", key);
+    for (size_t i = 2; i < n && i < outlen; i++)
+        if (out[i] == '_') out[i] = '-';
+}
+
+static void key_to_env(const char *key, char *out, size_t outlen)
+{
+    size_t n = snprintf(out, outlen, ENV_PREFIX "%s", key);
+    for (size_t i = 0; i < n && i < outlen; i++) out[i] = (char)toupper((unsigned char)out[i]);
+}
+
+static const char *metavar(const opt_desc *d)
+{
+    if (d->metavar) return d->metavar;
+    switch (d->type) {
+    case T_INT:
+    case T_LL: return "N";
+    case T_BOOL: return "true|false";
+    default: return "VALUE";
+    }
+}
+
+/* Help text without markdown's backquotes. */
+static void plain(const char *s, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (; *s && o + 1 < outlen; s++)
+        if (*s != '`') out[o++] = *s;
+    out[o] = '\0';
+}
+
 void cfg_print_help(void *file)
 {
     FILE *f = file;
-    fprintf(f, "usage: emotiond serve [--config FILE] [--print-config] [--OPTION VALUE ...]\n\n"
-               "Settings (JSON key / EMOTIOND_KEY variable / --key flag), later sources win:\n"
-               "defaults < config file < environment < flags.\n\n");
-    svc_config d;
-    cfg_defaults(&d);
+    fprintf(f, "usage: emotiond serve [--config FILE] [--SETTING VALUE ...]\n"
+               "       emotiond serve --print-config | --print-config-table | --help\n\n");
+    help_paragraph(f, "Serves the HTTP API (openapi.yaml): POST /predict, GET /healthz, /livez, "
+                      "/readyz, /metrics, /model, /openapi.yaml, the web page at /, and the "
+                      "admin API (/train, /models, /samples) when a token is set.");
+    fputc('\n', f);
+    help_paragraph(f, "Every setting has one name: the JSON key max_body_bytes is the variable "
+                      "EMOTIOND_MAX_BODY_BYTES and the flag --max-body-bytes (--flag=VALUE "
+                      "works too). Later sources win: defaults < config file < environment < "
+                      "flags. An unknown or bad setting stops start-up with a message naming "
+                      "it.");
+    fputs("\nOptions:\n", f);
+    help_option(f, "--config FILE", "JSON file of settings (also EMOTIOND_CONFIG)");
+    help_option(f, "--print-config", "print the effective settings as a config file and exit");
+    help_option(f, "--print-config-table", "print the settings as a markdown table (README.md) "
+                                           "and exit");
+    help_option(f, "-h, --help", "print this help and exit");
+    fputs("\nSettings [default]:\n", f);
     for (size_t i = 0; i < NOPTS; i++) {
-        char flag[64];
-        size_t n = strlen(opts[i].key);
-        for (size_t k = 0; k <= n; k++) flag[k] = opts[i].key[k] == '_' ? '-' : opts[i].key[k];
-        const char *field = (const char *)&d + opts[i].off;
-        char def[64];
-        switch (opts[i].type) {
-        case T_INT: snprintf(def, sizeof def, "%d", *(const int *)field); break;
-        case T_LL: snprintf(def, sizeof def, "%lld", *(const long long *)field); break;
-        case T_STR: snprintf(def, sizeof def, "%s", field); break;
-        case T_BOOL: snprintf(def, sizeof def, "%s", *(const int *)field ? "true" : "false"); break;
-        case T_LOGFMT: snprintf(def, sizeof def, "plain"); break;
-        case T_ORIGINS:
-        case T_SECRET: snprintf(def, sizeof def, "none"); break;
-        }
-        fprintf(f, "  --%-24s %s [%s]\n", flag, opts[i].help, def);
+        const opt_desc *d = &opts[i];
+        char flag[96], text[512], desc[400];
+        key_to_flag(d->key, flag, sizeof flag);
+        size_t n = strlen(flag);
+        snprintf(flag + n, sizeof flag - n, " %s", metavar(d));
+        plain(d->help, desc, sizeof desc);
+        snprintf(text, sizeof text, "%s [%s]", desc, d->def ? d->def : "unset");
+        help_option(f, flag, text);
     }
-    fprintf(f, "\nSignals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the model file.\n");
+    fputs("\nSignals:\n", f);
+    help_option(f, "SIGTERM, SIGINT", "stop accepting, finish in-flight requests "
+                                      "(shutdown_grace), exit 0");
+    help_option(f, "SIGHUP", "reload the model file; a file that does not load is refused and "
+                             "the current model keeps serving");
+}
+
+/* A table cell: '|' would end it, even inside backquotes (GitHub markdown). */
+static void md_cell(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|') fputs("\\|", f);
+        else fputc(*s, f);
+    }
+}
+
+void cfg_print_table(void *file)
+{
+    FILE *f = file;
+    fprintf(f, "| Setting | Environment variable | Flag | Default | Description |\n"
+               "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        const opt_desc *d = &opts[i];
+        char flag[96], env[96];
+        key_to_flag(d->key, flag, sizeof flag);
+        key_to_env(d->key, env, sizeof env);
+        fprintf(f, "| `%s` | `%s` | `%s ", d->key, env, flag);
+        md_cell(f, metavar(d));
+        fputs("` | ", f);
+        if (d->def) fprintf(f, "`%s`", d->def);
+        else fputs("unset", f);
+        fputs(" | ", f);
+        md_cell(f, d->help);
+        fputs(" |\n", f);
+    }
 }
 
 int cfg_effective_workers(const svc_config *c)

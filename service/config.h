@@ -35,6 +35,7 @@ typedef struct {
     cfg_log_format log_format;
     int log_requests;         /* one line per request */
     int tta;                  /* average with the mirrored face */
+    int tta_crops;            /* average with four shifted crops */
     int cors_count;
     char cors_origins[CFG_MAX_ORIGINS][256]; /* "*" allows any origin */
     /* admin API (see service/admin_routes.h) */
@@ -61,6 +62,7 @@ typedef struct {
 /* What cfg_load saw besides settings. */
 typedef struct {
     int print_config; /* --print-config */
+    int print_table;  /* --print-config-table */
     int help;         /* --help / -h */
     char config_file[1024]; /* the file read, "" if none */
 } cfg_extra;
@@ -92,8 +94,12 @@ int cfg_load(svc_config *c, int argc, char *const *argv, char *const *envp,
  * format, so that --print-config output can be used as a config file. */
 char *cfg_to_json(const svc_config *c);
 
-/* One line per setting for --help. */
+/* The usage of `emotiond serve`: one option per setting, with its default. */
 void cfg_print_help(void *file);
+
+/* The settings as a markdown table (name, variable, flag, default,
+ * description): `emotiond serve --print-config-table`, README.md's table. */
+void cfg_print_table(void *file);
 
 /* Effective worker count (resolves 0 to the number of online CPUs). */
 int cfg_effective_workers(const svc_config *c);

@@ -30,6 +30,7 @@
 #include "predict.h"
 #include "request_log.h"
 #include "routes.h"
+#include "web_assets.h"
 
 /* After a chunked body passes the limit, up to this much more is read and
  * dropped so that the client still gets its 413 (libmicrohttpd can only
@@ -77,6 +78,7 @@ typedef struct {
     int admin;
     admin_auth_result auth;
     char location[128];
+    const web_asset *asset; /* a file of the web page: its CSP, ETag, caching */
     /* answer, for the log and metrics */
     int status;
     size_t bytes;
@@ -126,7 +128,9 @@ static const char *allowed_origin(srv_server *s, const char *origin)
     return NULL;
 }
 
-/* Queues a response. body is freed by libmicrohttpd when owned. */
+/* Queues a response. body is freed by libmicrohttpd when owned. Every
+ * answer of the service is built here, so the headers common to all (request
+ * id, nosniff, Content-Security-Policy, caching, CORS) are set in one place. */
 static enum MHD_Result respond(req *r, int status, const char *ctype, const char *body,
                                size_t len, int owned, const char *error_code)
 {
@@ -139,7 +143,19 @@ static enum MHD_Result respond(req *r, int status, const char *ctype, const char
     }
     if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* The page gets its own policy; anything else (JSON, text) may load
+     * nothing and be framed nowhere. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            r->asset ? web_page_csp : web_api_csp);
+    if (r->asset) {
+        /* Revalidated on each use (a 304 while the binary is the same). */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->asset->etag);
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    } else {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    }
     if (status == 503) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", s->d.cfg->retry_after);
@@ -213,6 +229,33 @@ static int is_ready(srv_server *s, const char **reason)
     return 1;
 }
 
+/* If-None-Match holds this ETag (or "*"): the client's copy is current. */
+static int etag_matches(const char *inm, const char *etag)
+{
+    if (!inm) return 0;
+    size_t n = strlen(etag);
+    for (const char *p = inm; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        if (!strncmp(p, "W/", 2)) p += 2; /* weak comparison, as RFC 9110 asks for GET */
+        if (*p == '*' || (!strncmp(p, etag, n) && (p[n] == '\0' || p[n] == ',' || p[n] == ' ')))
+            return 1;
+        while (*p && *p != ',') p++;
+    }
+    return 0;
+}
+
+/* GET / (index.html), /app.js, /style.css: the page embedded in the binary. */
+static enum MHD_Result handle_asset(req *r)
+{
+    const web_asset *a = web_asset_find(r->path);
+    if (!a) return respond_error(r, 404, "not_found", "no such resource");
+    r->asset = a;
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (etag_matches(inm, a->etag)) return respond(r, 304, NULL, "", 0, 0, NULL);
+    return respond(r, 200, web_asset_type(a), (const char *)a->data, a->len, 0, NULL);
+}
+
 static enum MHD_Result handle_get(req *r)
 {
     srv_server *s = r->srv;
@@ -244,11 +287,9 @@ static enum MHD_Result handle_get(req *r)
         if (!text) return respond_json(r, 503, NULL, "out_of_memory");
         return respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 1, NULL);
     }
-    case ROUTE_ROOT: {
-        static const char page[] =
-            "emotiond: POST a face image to /predict; the API is described at /openapi.yaml\n";
-        return respond(r, 200, "text/plain; charset=utf-8", page, sizeof page - 1, 0, NULL);
-    }
+    case ROUTE_ROOT:
+    case ROUTE_STATIC:
+        return handle_asset(r);
     case ROUTE_OPENAPI:
         if (!s->d.openapi)
             return respond_error(r, 404, "not_found", "the API description is not available");
@@ -458,7 +499,7 @@ static enum MHD_Result predict_body_done(req *r)
     j->limits.max_width = cfg->max_image_width;
     j->limits.max_height = cfg->max_image_height;
     j->limits.max_pixels = cfg->max_image_pixels;
-    j->tta = cfg->tta;
+    j->tta = (cfg->tta ? NN_TTA_FLIP : 0) | (cfg->tta_crops ? NN_TTA_CROPS : 0);
     j->top = r->top;
     j->faces = r->faces;
     j->cascade = s->cascade;

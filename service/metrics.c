@@ -5,9 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-static const int status_codes[MET_NSTATUS - 1] = {200, 204, 400, 404, 405, 408,
-                                                  413, 415, 422, 500, 503};
+#include "version.h"
+
+/* Every status the service answers (499: the client went away first); any
+ * other is counted as status="other". */
+static const int status_codes[MET_NSTATUS - 1] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
+                                                  408, 409, 413, 415, 422, 499, 500, 501, 503};
 static const double bucket_le[MET_NBUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                    0.25,  0.5,    1,     2.5,  5,     10};
 /* Fixed label set: a client cannot grow the exposition with made-up reasons. */
@@ -20,6 +25,9 @@ static const char *const reasons[MET_NREASONS] = {
 void metrics_init(metrics *m)
 {
     memset(m, 0, sizeof *m); /* all-zero is a valid state for lock-free atomics */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    m->start_time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int status_slot(int status)
@@ -181,6 +189,18 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
     sb_printf(&s, "\",version=\"");
     sb_label(&s, g->model_version);
     sb_printf(&s, "\"} 1\n");
+    sb_printf(&s, "# HELP emotiond_build_info The emotiond build serving (always 1).\n"
+                  "# TYPE emotiond_build_info gauge\n"
+                  "emotiond_build_info{version=\"");
+    sb_label(&s, emotiond_version());
+    sb_printf(&s, "\",git=\"");
+    sb_label(&s, emotiond_git_describe());
+    sb_printf(&s, "\"} 1\n"
+                  "# HELP emotiond_start_time_seconds Start time of the service, seconds since "
+                  "the Unix epoch.\n"
+                  "# TYPE emotiond_start_time_seconds gauge\n"
+                  "emotiond_start_time_seconds %.3f\n",
+              m->start_time);
 
     if (s.oom) {
         free(s.buf);

@@ -1,5 +1,10 @@
 /* metrics.h - counters of the service and their Prometheus text rendering.
  *
+ * Names follow Prometheus conventions (checked by `promtool check metrics` in
+ * tests/test_metrics_promtool.c): base units in the name (_seconds, _bytes),
+ * counters end in _total, durations are _seconds histograms, every family
+ * has HELP and TYPE lines, label values come from fixed sets.
+ *
  * Counters are C11 atomics: HTTP threads and workers bump them without a lock.
  * Gauges owned by other modules (queue depth, worker busy time, model) are
  * passed in at rendering time instead of being mirrored here.
@@ -12,7 +17,7 @@
 
 #include "routes.h"
 
-#define MET_NSTATUS 12
+#define MET_NSTATUS 19
 #define MET_NBUCKETS 14
 #define MET_NREASONS 16
 
@@ -27,6 +32,7 @@ typedef struct {
     atomic_ullong model_reloads_ok;
     atomic_ullong model_reloads_failed;
     atomic_llong in_flight;
+    double start_time; /* Unix time of metrics_init, for emotiond_start_time_seconds */
 } metrics;
 
 /* Values owned elsewhere, sampled when /metrics is rendered. */

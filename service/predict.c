@@ -143,7 +143,7 @@ static void classify_crop(predict_job *job, const wp_ctx *ctx, const uint8_t *da
         fail_image(job, rc, msg);
         goto done;
     }
-    if (nn_predict_u8(ctx->model, ctx->ws, pixels, 1, job->tta ? NN_TTA_FLIP : NN_TTA_NONE,
+    if (nn_predict_u8(ctx->model, ctx->ws, pixels, 1, job->tta,
                       probs)) {
         predict_fail(job, 500, "inference_failed", "the model failed on this image");
         goto done;

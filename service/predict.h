@@ -31,7 +31,7 @@ typedef struct {
     const uint8_t *body;
     size_t len;
     img_limits limits;
-    int tta;
+    int tta;                   /* NN_TTA_* flags */
     int top;          /* 0 = no "top" list */
     double t_start;   /* monotonic seconds when the request arrived */
     metrics *met;     /* may be NULL */

@@ -34,7 +34,7 @@ void predict_faces(predict_job *job, const wp_ctx *ctx, const uint8_t *gray, int
             predict_fail(job, 503, "out_of_memory", "out of memory cropping a face");
             goto done;
         }
-        if (nn_predict_u8(ctx->model, ctx->ws, crop, 1, job->tta ? NN_TTA_FLIP : NN_TTA_NONE,
+        if (nn_predict_u8(ctx->model, ctx->ws, crop, 1, job->tta,
                           probs + (size_t)i * K)) {
             predict_fail(job, 500, "inference_failed", "the model failed on a face");
             goto done;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "web_assets.h"
+
 typedef struct {
     const char *path;
     route_id id;
@@ -44,13 +46,22 @@ route_result route_lookup(const char *method, const char *path, route_id *id,
         if (!(bit & table[i].methods)) return ROUTE_METHOD_NOT_ALLOWED;
         return bit == M_OPTIONS ? ROUTE_PREFLIGHT : ROUTE_MATCH;
     }
+    /* The files of the web page embedded in the binary ("/" is in the table). */
+    if (web_asset_find(path)) {
+        static const char static_allow[] = "GET, HEAD, OPTIONS";
+        unsigned bit = method_bit(method);
+        *id = ROUTE_STATIC;
+        *allow = static_allow;
+        if (!(bit & (M_GET | M_HEAD | M_OPTIONS))) return ROUTE_METHOD_NOT_ALLOWED;
+        return bit == M_OPTIONS ? ROUTE_PREFLIGHT : ROUTE_MATCH;
+    }
     return ROUTE_NOT_FOUND;
 }
 
 const char *route_name(route_id id)
 {
     static const char *names[ROUTE_COUNT] = {"predict", "healthz", "livez",   "readyz", "metrics",
-                                             "model",   "root",    "openapi", "admin",
-                                             "other"};
+                                             "model",   "root",    "openapi", "static",
+                                             "admin",   "other"};
     return (unsigned)id < ROUTE_COUNT ? names[id] : "other";
 }

@@ -12,6 +12,7 @@ typedef enum {
     ROUTE_MODEL,
     ROUTE_ROOT,
     ROUTE_OPENAPI,
+    ROUTE_STATIC, /* the page's other files (/app.js, /style.css; web_assets.h) */
     ROUTE_ADMIN, /* /train, /models, /samples (routed by admin_routes.c) */
     ROUTE_OTHER, /* unknown paths, for metrics labels */
     ROUTE_COUNT

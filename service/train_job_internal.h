@@ -4,7 +4,7 @@
 #define SERVICE_TRAIN_JOB_INTERNAL_H
 
 #include <pthread.h>
-#include <signal.h>
+#include <stdatomic.h>
 
 #include "train_job.h"
 
@@ -13,7 +13,7 @@ typedef struct {
     char id[32];
     json_t *opts;                 /* the job's options (owned) */
     int resume;                   /* continue from run/checkpoint.emod */
-    volatile sig_atomic_t cancel; /* read by nn_train_run at every step */
+    atomic_int cancel;            /* read by nn_train_run at every step */
     int user_cancel;              /* DELETE: ends "cancelled", else "interrupted" */
     int done;                     /* the thread will not take the lock again */
     pthread_t thread;

@@ -44,6 +44,9 @@ nn_model *tsv_make_model_file(uint64_t seed, char *path, size_t pathlen)
 void tsv_test_config(svc_config *c, const char *model_path)
 {
     cfg_defaults(c);
+    /* one forward pass per image, so that answers can be compared with
+     * nn_predict_u8(..., NN_TTA_NONE); the flip default has its own test */
+    c->tta = 0;
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 0;
     snprintf(c->model, sizeof c->model, "%s", model_path);

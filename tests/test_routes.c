@@ -22,6 +22,13 @@ START_TEST(test_match)
     ck_assert_int_eq(id, ROUTE_ROOT);
     ck_assert_int_eq(route_lookup("GET", "/openapi.yaml", &id, &allow), ROUTE_MATCH);
     ck_assert_int_eq(id, ROUTE_OPENAPI);
+    /* the web page's files (embedded, web_assets.h) */
+    ck_assert_int_eq(route_lookup("GET", "/app.js", &id, &allow), ROUTE_MATCH);
+    ck_assert_int_eq(id, ROUTE_STATIC);
+    ck_assert_int_eq(route_lookup("HEAD", "/style.css", &id, &allow), ROUTE_MATCH);
+    ck_assert_int_eq(id, ROUTE_STATIC);
+    ck_assert_int_eq(route_lookup("OPTIONS", "/app.js", &id, &allow), ROUTE_PREFLIGHT);
+    ck_assert_str_eq(allow, "GET, HEAD, OPTIONS");
 }
 END_TEST
 
@@ -35,6 +42,9 @@ START_TEST(test_not_found)
     ck_assert_int_eq(route_lookup("GET", "/PREDICT", &id, &allow), ROUTE_NOT_FOUND);
     ck_assert_int_eq(route_lookup("GET", "", &id, &allow), ROUTE_NOT_FOUND);
     ck_assert_int_eq(route_lookup("POST", "/nothing", &id, &allow), ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route_lookup("GET", "/nothing.js", &id, &allow), ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route_lookup("GET", "/web/app.js", &id, &allow), ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route_lookup("GET", "/embed.c", &id, &allow), ROUTE_NOT_FOUND);
 }
 END_TEST
 
@@ -49,6 +59,9 @@ START_TEST(test_method_not_allowed)
     ck_assert_str_eq(allow, "GET, HEAD, OPTIONS");
     ck_assert_int_eq(route_lookup("DELETE", "/model", &id, &allow), ROUTE_METHOD_NOT_ALLOWED);
     ck_assert_int_eq(route_lookup("get", "/model", &id, &allow), ROUTE_METHOD_NOT_ALLOWED);
+    ck_assert_int_eq(route_lookup("POST", "/app.js", &id, &allow), ROUTE_METHOD_NOT_ALLOWED);
+    ck_assert_int_eq(id, ROUTE_STATIC);
+    ck_assert_str_eq(allow, "GET, HEAD, OPTIONS");
 }
 END_TEST
 
@@ -60,6 +73,8 @@ START_TEST(test_preflight_and_names)
     ck_assert_str_eq(allow, "POST, OPTIONS");
     ck_assert_str_eq(route_name(ROUTE_PREDICT), "predict");
     ck_assert_str_eq(route_name(ROUTE_OTHER), "other");
+    ck_assert_str_eq(route_name(ROUTE_STATIC), "static");
+    ck_assert_str_eq(route_name(ROUTE_ADMIN), "admin");
     ck_assert_str_eq(route_name((route_id)99), "other");
 }
 END_TEST

@@ -623,6 +623,38 @@ static void *burst_client(void *p)
     return NULL;
 }
 
+/* tta and tta_crops: the answer is the engine's mean over the 10 views. */
+START_TEST(test_predict_tta)
+{
+    svc_config c;
+    tsv_test_config(&c, model_path);
+    c.tta = 1;
+    c.tta_crops = 1;
+    app *a = tsv_start(&c);
+    size_t len;
+    uint8_t *png = face_png(48, 48, &len);
+    uint8_t px[48 * 48];
+    char err[256];
+    ck_assert_int_eq(img_decode_gray_resized(png, len, NULL, 48, 48, px, NULL, NULL, err, sizeof err),
+                     IMG_OK);
+    float expect[7], plain[7];
+    nn_ws *ws = nn_ws_create(model, 1);
+    ck_assert_int_eq(nn_predict_u8(model, ws, px, 1, NN_TTA_FLIP | NN_TTA_CROPS, expect), 0);
+    ck_assert_int_eq(nn_predict_u8(model, ws, px, 1, NN_TTA_NONE, plain), 0);
+    nn_ws_free(ws);
+    float d = 0;
+    for (int i = 0; i < 7; i++) d = fmaxf(d, fabsf(expect[i] - plain[i]));
+    ck_assert_msg(d > 1e-6f, "the test image must tell the modes apart");
+    tsv_resp r;
+    ck_assert_int_eq(tsv_http("POST", app_port(a), "/predict", H_PNG, png, len, &r), 0);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    check_prediction(r.body, expect);
+    tsv_resp_free(&r);
+    free(png);
+    app_free(a);
+}
+END_TEST
+
 START_TEST(test_queue_full_503)
 {
     svc_config c;
@@ -751,6 +783,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_health_endpoints);
+    tcase_add_test(tc, test_predict_tta);
     tcase_add_test(tc, test_root_and_openapi);
     tcase_add_test(tc, test_routing_errors);
     tcase_add_test(tc, test_cors);

@@ -2,6 +2,7 @@
  * the model learns, outputs are written, and a run interrupted mid-epoch and
  * resumed from its checkpoint ends bit-identical to an uninterrupted one. */
 #include <check.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ static void teardown(void)
 
 typedef struct {
     int stop_epoch, stop_step;
-    volatile sig_atomic_t flag;
+    atomic_int flag;
     double last_val;
 } stopper;
 
