@@ -52,6 +52,12 @@ static int need_store(admin_api *a, admin_response *out)
 static void bad_field(admin_response *out, const char *code, const char *field, const char *msg)
 {
     json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", msg, "field", field);
+    if (!e) { /* a field name cut inside a UTF-8 character (train_opts.c keeps 100 bytes) */
+        char *m = jr_utf8_safe(msg), *f = jr_utf8_safe(field);
+        if (m && f) e = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", m, "field", f);
+        free(m);
+        free(f);
+    }
     out->status = 400;
     out->code = code;
     out->body = e ? json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

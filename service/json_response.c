@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char jr_oom_body[] =
     "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"the server is out of memory\"}}";
@@ -19,10 +20,49 @@ static char *dump(json_t *o)
     return s;
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+             : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    /* overlong 3/4-byte forms, UTF-16 surrogates, above U+10FFFF */
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+char *jr_utf8_safe(const char *s)
+{
+    char *out = strdup(s ? s : "");
+    if (!out) return NULL;
+    for (unsigned char *p = (unsigned char *)out; *p;) {
+        size_t n = utf8_seq(p);
+        if (n) {
+            p += n;
+        } else {
+            *p++ = '?';
+        }
+    }
+    return out;
+}
+
 char *jr_error(const char *code, const char *message)
 {
-    return dump(json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
-                          message ? message : ""));
+    char *s = dump(json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
+                             message ? message : ""));
+    if (s || !message) return s;
+    /* Jansson refuses strings that are not UTF-8: jansson's own parse errors
+     * quote the client's bytes ("invalid escape near '\\xc6'"), and a name cut
+     * at a byte limit can end inside a character. */
+    char *safe = jr_utf8_safe(message);
+    if (!safe) return NULL;
+    s = dump(json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message", safe));
+    free(safe);
+    return s;
 }
 
 char *jr_status(const char *status, const char *reason)

@@ -4,8 +4,14 @@
 #ifndef SERVICE_JSON_RESPONSE_H
 #define SERVICE_JSON_RESPONSE_H
 
-/* {"error": {"code": code, "message": message}} */
+/* {"error": {"code": code, "message": message}}. A message that is not valid
+ * UTF-8 (client bytes quoted by a parse error) is sent with '?' for the bad
+ * bytes, not turned into a NULL (which callers answer 503 out_of_memory). */
 char *jr_error(const char *code, const char *message);
+
+/* A malloc'ed copy of s with every byte that is not part of a valid UTF-8
+ * sequence replaced by '?', so that Jansson accepts it; NULL when out of memory. */
+char *jr_utf8_safe(const char *s);
 
 typedef struct {
     int num_classes;

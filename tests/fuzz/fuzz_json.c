@@ -5,14 +5,16 @@
  *  - POST /train options: topt_parse;
  *  - POST /samples {"image", "label"}: admin_post_samples with a data folder
  *    that cannot be created (/dev/null/...), so nothing is ever written.
- * Every input goes through all three. Invariants: the answer is valid JSON
- * with an error code unless it is a success, and /predict never answers 500
- * (an unexpected server error) for any body. */
+ * Every input goes through all three, and through jr_utf8_safe (error
+ * messages quote client bytes). Invariants: the answer is valid JSON with an
+ * error code unless it is a success (a NULL answer becomes a 503), and
+ * /predict never answers 500 (an unexpected server error) for any body. */
 #include <jansson.h>
 #include <string.h>
 
 #include "admin_internal.h"
 #include "fuzz_common.h"
+#include "json_response.h"
 #include "model_ref.h"
 #include "predict.h"
 #include "train_opts.h"
@@ -84,7 +86,33 @@ static void fuzz_train_opts(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK(opts == NULL && msg[0] != '\0');
         FUZZ_CHECK(memchr(field, '\0', sizeof field) && memchr(msg, '\0', sizeof msg));
+        /* what POST /train answers with it (admin_fail, bad_field): never NULL */
+        char *body = jr_error("invalid_option", msg);
+        check_json_body(body);
+        free(body);
+        char *f = jr_utf8_safe(field);
+        json_t *j = json_string(f);
+        FUZZ_CHECK(j != NULL);
+        json_decref(j);
+        free(f);
     }
+}
+
+/* jr_utf8_safe against Jansson's own UTF-8 check: its output is always
+ * accepted, and valid UTF-8 goes through unchanged. */
+static void fuzz_utf8_safe(const uint8_t *data, size_t size)
+{
+    char *s = fuzz_strndup(data, size);
+    char *safe = jr_utf8_safe(s);
+    FUZZ_CHECK(safe != NULL && strlen(safe) == strlen(s));
+    json_t *j = json_string(safe);
+    FUZZ_CHECK(j != NULL);
+    json_decref(j);
+    json_t *orig = json_string(s);
+    if (orig) FUZZ_CHECK(strcmp(safe, s) == 0);
+    json_decref(orig);
+    free(safe);
+    free(s);
 }
 
 static void fuzz_samples(const uint8_t *data, size_t size)
@@ -110,5 +138,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_predict(data, size);
     fuzz_train_opts(data, size);
     fuzz_samples(data, size);
+    fuzz_utf8_safe(data, size);
     return 0;
 }
