@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ struct srv_server {
     atomic_ullong seq;      /* request ids */
     uint32_t id_prefix;
     fd_cascade *cascade;    /* face detector shared read-only by the jobs; NULL = none */
+    MHD_socket quiesced;    /* listening socket handed back by MHD_quiesce_daemon */
 };
 
 enum { PH_HEADERS, PH_DEFERRED, PH_BODY, PH_QUEUED, PH_DONE, PH_ANSWERED };
@@ -748,6 +750,7 @@ srv_server *srv_start(const srv_deps *deps, char *err, size_t errlen)
         return NULL;
     }
     s->d = *deps;
+    s->quiesced = MHD_INVALID_SOCKET;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     s->id_prefix = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 20) ^ ((long)getpid() << 8));
@@ -818,9 +821,13 @@ int srv_port(const srv_server *s)
 void srv_begin_shutdown(srv_server *s)
 {
     if (atomic_exchange(&s->shutting_down, 1)) return;
-    /* Stop accepting: the listening socket is handed back to us to close. */
-    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* Stop accepting: the listening socket is handed back to us. With MHD's
+     * own threads it must stay open until MHD_stop_daemon (they may still
+     * use it: TSan saw close() race a worker's epoll_ctl on it, and a reused
+     * descriptor number would be worse), so it is only shut down here, which
+     * refuses new connections, and closed in srv_stop. */
+    s->quiesced = MHD_quiesce_daemon(s->mhd);
+    if (s->quiesced != MHD_INVALID_SOCKET) shutdown(s->quiesced, SHUT_RDWR);
 }
 
 int srv_shutting_down(const srv_server *s)
@@ -837,6 +844,7 @@ void srv_stop(srv_server *s)
 {
     if (!s) return;
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    if (s->quiesced != MHD_INVALID_SOCKET) close(s->quiesced);
     fd_cascade_free(s->cascade);
     free(s);
 }
