@@ -194,15 +194,13 @@ FUZZ_BUILD      := build/fuzz
 FUZZ_SAN        := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_REPLAY_OBJ := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%.o)
 # The tests that run threads in one process: worker pool and HTTP server
-# (service_*, web), hot swap under load (admin_swap), training beside serving
-# (admin_train), admin API (admin_auth, hostile_bodies). Left out:
+# (service_*, web, metrics), hot swap under load (admin_swap), training beside
+# serving (admin_train), admin API (admin_auth, hostile_bodies). Left out:
 # test_admin_crash SIGKILLs its server processes, so TSan in them never gets to
-# report, and its timings assume uninstrumented speed; test_metrics_promtool
-# reads /metrics right after a request whose count is only added when
-# libmicrohttpd reports it completed, so it fails at random (without TSan too).
+# report, and its timings assume uninstrumented speed.
 TSAN_TESTS      := test_admin_swap test_admin_train test_admin_auth test_hostile_bodies \
                    test_service_http test_service_faces test_service_corpus \
-                   test_service_process test_web
+                   test_service_process test_web test_metrics_promtool
 
 .PHONY: fuzz fuzz-ci fuzz-build fuzz-seeds _fuzz-bins tsan _tsan
 
