@@ -106,18 +106,19 @@ int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, f
     return 0;
 }
 
+/* indexed by the NN_TTA_* flag set */
+static const char *const tta_names[] = {"none", "flip", "crops", "flip+crops"};
+
 int nn_tta_parse(const char *name)
 {
-    static const char *const names[] = {"none", "flip", "crops", "flip+crops"};
     for (int i = 0; name && i < 4; i++)
-        if (!strcmp(name, names[i])) return i; /* the index is the flag set */
+        if (!strcmp(name, tta_names[i])) return i;
     return -1;
 }
 
 const char *nn_tta_name(int tta)
 {
-    static const char *const names[] = {"none", "flip", "crops", "flip+crops"};
-    return names[tta & (NN_TTA_FLIP | NN_TTA_CROPS)];
+    return tta_names[tta & (NN_TTA_FLIP | NN_TTA_CROPS)];
 }
 
 /* view[b][y][x][c] = x[b][clamp(y - dy)][clamp(fx - dx)][c] with fx = x, or
