@@ -32,9 +32,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { grayPng } from '../browser/fixtures.mjs';
 
 const require = createRequire(import.meta.url);
 const yaml = require('js-yaml');
@@ -177,40 +177,12 @@ function validateResponse(method, url, res, text) {
 
 // ---- images ------------------------------------------------------------------
 
-const CRC = new Int32Array(256).map((_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c;
-});
-function crc32(buf) {
-  let c = -1;
-  for (const b of buf) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-// An 8-bit grayscale PNG; pixel(x, y) gives 0..255.
+// An 8-bit grayscale PNG; pixel(x, y) gives 0..255 (the writer is the browser
+// test's, tests/browser/fixtures.mjs: plain node, no npm package behind it).
 function png(w, h, pixel) {
-  const raw = Buffer.alloc((w + 1) * h);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) raw[y * (w + 1) + 1 + x] = pixel(x, y) & 255;
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth; colour type 0 (gray), deflate, no filter, no interlace
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+  const px = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = pixel(x, y) & 255;
+  return grayPng(w, h, px);
 }
 // A synthetic 48x48 "face" of class k, variant i (as tests/common_admin.c).
 function face(k, i) {
