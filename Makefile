@@ -8,6 +8,9 @@
 #   make man     build/emotiond.1, the man page, from the --help texts
 #   make readme  regenerate README.md's configuration table
 #   make test-browser  the web page end to end in headless Chromium (playwright-core)
+#   make soak    64 connections for 5 minutes of mixed requests (tests/soak/)
+#   make soak-valgrind  a shorter soak with the server under Valgrind
+#   make kill-loop  kill -9 at random moments, 200 rounds (KILL_ROUNDS)
 # Every entry point reaches `deps`, which installs missing libraries on a fresh
 # Debian 12 machine (as root) or prints the apt-get line to run.
 
@@ -121,7 +124,7 @@ _run: $(BUILD)/emotiond
 
 test: deps
 	@$(MAKE) --no-print-directory _test
-_test: $(BUILD)/emotiond $(TEST_BIN)
+_test: $(BUILD)/emotiond $(BUILD)/tests/soak/loadgen $(TEST_BIN)
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
 asan:
@@ -172,6 +175,24 @@ test-contract: deps
 
 clean:
 	rm -rf build
+
+# ---- soak (issue 7; tests/soak/soak.sh says what passes) ----
+.PHONY: soak soak-valgrind _soak-bins kill-loop
+# kill -9 at random moments, KILL_ROUNDS rounds on one store (make test runs 4)
+KILL_ROUNDS ?= 200
+kill-loop: deps
+	@$(MAKE) --no-print-directory $(BUILD)/emotiond $(BUILD)/tests/test_kill_loop
+	@EMOTIOND_KILL_ROUNDS=$(KILL_ROUNDS) BUILD=$(BUILD) tests/run.sh $(BUILD)/tests/test_kill_loop
+soak: deps
+	@$(MAKE) --no-print-directory _soak-bins
+	@BUILD=$(BUILD) tests/soak/soak.sh
+soak-valgrind: deps
+	@$(MAKE) --no-print-directory _soak-bins
+	@command -v valgrind >/dev/null || apt-get install -y valgrind
+	@BUILD=$(BUILD) tests/soak/soak.sh --valgrind
+_soak-bins: $(BUILD)/emotiond $(BUILD)/tests/soak/loadgen
+$(BUILD)/tests/soak/loadgen: $(BUILD)/tests/soak/loadgen.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
