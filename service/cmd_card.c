@@ -19,30 +19,81 @@
 
 void cmd_card_usage(FILE *f)
 {
-    fprintf(f, "usage: emotiond card --model FILE --data DIR --run RUNDIR --out OUT\n\n");
-    help_paragraph(f, "Regenerates a model card: evaluates FILE on DIR/test (with and without "
-                      "flip TTA, timing both) and writes OUT/README.md, OUT/confusion.svg and "
-                      "OUT/curves.svg (copied from RUNDIR), so that no figure in the card is "
-                      "typed by hand.");
+    fprintf(f, "usage: emotiond card --model FILE --data DIR --run RUNDIR [--run RUNDIR...] "
+               "--out OUT\n\n");
+    help_paragraph(f, "Regenerates a model card: evaluates FILE on DIR/test (in every "
+                      "test-time augmentation mode, timing each) and writes OUT/README.md, "
+                      "OUT/confusion.svg and OUT/curves.svg (drawn from the runs' "
+                      "history.csv), so that no figure in the card is typed by hand. A model "
+                      "fine-tuned from another (train --init) names every run, oldest first: "
+                      "the curves and the training time cover them all.");
     fputs("\nOptions (all required):\n", f);
     help_option(f, "--model FILE", "the model (.emod)");
     help_option(f, "--data DIR", "the dataset; DIR/test/<class>/ is the validation set");
-    help_option(f, "--run RUNDIR", "the trainer's output directory (history.csv, curves.svg)");
+    help_option(f, "--run RUNDIR", "the trainer's output directory (history.csv); repeat it "
+                                   "for each stage of a fine-tuned model, oldest first");
     help_option(f, "--out OUT", "where the card is written (models/)");
     help_option(f, "-h, --help", "print this help and exit");
 }
 
-static int copy_file(const char *from, const char *to)
+#define CARD_MAX_RUNS 8
+#define CARD_MAX_EPOCHS 2048
+
+/* The epochs of every run, in order: what the curves and the training time
+ * are drawn from. */
+typedef struct {
+    double loss[CARD_MAX_EPOCHS], acc[CARD_MAX_EPOCHS], val[CARD_MAX_EPOCHS];
+    int n;
+    int run_epochs[CARD_MAX_RUNS];
+    double run_seconds[CARD_MAX_RUNS];
+} card_history;
+
+/* Appends RUNDIR/history.csv (epoch,loss,accuracy,val_accuracy,lr,seconds). */
+static int read_history(card_history *h, int run, const char *dir, char *err, size_t errlen)
 {
-    FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
-    char buf[8192];
-    size_t n;
-    int rc = a && b ? 0 : -1;
-    while (!rc && (n = fread(buf, 1, sizeof buf, a)) > 0)
-        if (fwrite(buf, 1, n, b) != n) rc = -1;
-    if (a) fclose(a);
-    if (b && fclose(b)) rc = -1;
-    return rc;
+    char path[4096], line[512];
+    snprintf(path, sizeof path, "%s/history.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: the --run directory must hold the trainer's "
+                              "history.csv", path);
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        int ep;
+        double loss, acc, val, lr, secs;
+        if (sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf", &ep, &loss, &acc, &val, &lr, &secs) != 6)
+            continue; /* the header */
+        if (h->n == CARD_MAX_EPOCHS) break;
+        h->loss[h->n] = loss;
+        h->acc[h->n] = acc;
+        h->val[h->n] = val;
+        h->n++;
+        h->run_epochs[run]++;
+        h->run_seconds[run] += secs;
+    }
+    fclose(f);
+    if (!h->run_epochs[run]) {
+        snprintf(err, errlen, "%s has no epochs", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The same chart as the trainer's curves.svg, over every run. */
+static int write_curves(const char *path, card_history *h, int nruns)
+{
+    static double loss[CARD_MAX_EPOCHS];
+    double lmax = 0.1;
+    for (int i = 0; i < h->n; i++)
+        if (h->loss[i] > lmax) lmax = h->loss[i];
+    for (int i = 0; i < h->n; i++) loss[i] = h->loss[i] / lmax;
+    svg_series ser[3] = {{"train accuracy", "#1f77b4", h->acc, h->n},
+                         {"validation accuracy", "#d62728", h->val, h->n},
+                         {"train loss (scaled to its max)", "#7f7f7f", loss, h->n}};
+    return svg_line_chart(path, nruns > 1 ? "Training curves (all stages, in order)"
+                                          : "Training curves",
+                          "epoch", "accuracy", ser, 3, 0, 1);
 }
 
 /* Single-image latency of the served path (one thread), median of n runs. */
@@ -88,11 +139,20 @@ static void write_table(FILE *f, const int *conf, int K)
 int cmd_card(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *run = NULL, *out = NULL;
+    const char *runs[CARD_MAX_RUNS];
+    int nruns = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { cmd_card_usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--run") && i + 1 < argc) {
+            if (nruns == CARD_MAX_RUNS) {
+                fprintf(stderr, "emotiond card: at most %d --run directories\n", CARD_MAX_RUNS);
+                return 2;
+            }
+            run = runs[nruns++] = argv[++i];
+            continue;
+        }
         const char **dst = !strcmp(argv[i], "--model") ? &model_path
                            : !strcmp(argv[i], "--data") ? &data
-                           : !strcmp(argv[i], "--run")  ? &run
                            : !strcmp(argv[i], "--out")  ? &out
                                                         : NULL;
         if (!dst) {
@@ -114,6 +174,10 @@ int cmd_card(int argc, char **argv)
     json_t *meta = NULL;
     int rc = 1;
     FILE *f = NULL;
+    card_history *hist = calloc(1, sizeof *hist);
+    if (!hist) { snprintf(err, sizeof err, "out of memory"); goto fail; }
+    for (int r = 0; r < nruns; r++)
+        if (read_history(hist, r, runs[r], err, sizeof err)) goto fail;
     if (nn_model_load(model_path, &m, err, sizeof err)) goto fail;
     snprintf(path, sizeof path, "%s/test", data);
     if (ds_load_folder(&va, path, NULL, NULL, err, sizeof err)) goto fail;
@@ -138,18 +202,26 @@ int cmd_card(int argc, char **argv)
 
     snprintf(path, sizeof path, "%s/confusion.svg", out);
     svg_confusion(path, "PublicTest confusion (flip TTA)", conf_tta, K, ds_class_names);
-    char from[4096];
-    snprintf(from, sizeof from, "%s/curves.svg", run);
     snprintf(path, sizeof path, "%s/curves.svg", out);
-    if (copy_file(from, path)) { snprintf(err, sizeof err, "cannot copy %s to %s", from, path); goto fail; }
+    if (write_curves(path, hist, nruns)) { snprintf(err, sizeof err, "cannot write %s", path); goto fail; }
     snprintf(path, sizeof path, "%s/README.md", out);
     if (!(f = fopen(path, "w"))) { snprintf(err, sizeof err, "cannot write %s", path); goto fail; }
 
     const char *cmd = json_string_value(json_object_get(meta, "command"));
-    double secs = json_number_value(json_object_get(meta, "train_seconds"));
+    double secs = 0;
+    char stages[512] = "", runargs[2048] = "";
+    size_t so = 0, ro = 0;
+    for (int r = 0; r < nruns; r++) {
+        secs += hist->run_seconds[r];
+        so += (size_t)snprintf(stages + so, so < sizeof stages ? sizeof stages - so : 0,
+                               "%s%d epochs, %.1f min", r ? "; then " : "",
+                               hist->run_epochs[r], hist->run_seconds[r] / 60);
+        ro += (size_t)snprintf(runargs + ro, ro < sizeof runargs ? sizeof runargs - ro : 0,
+                               " --run %s", runs[r]);
+    }
     fprintf(f, "# Default model: `%s`\n\n", nn_model_arch_name(m));
-    fprintf(f, "Generated by `emotiond card --model %s --data %s --run %s --out %s`; do not edit by hand.\n\n",
-            model_path, data, run, out);
+    fprintf(f, "Generated by `emotiond card --model %s --data %s%s --out %s`; do not edit by hand.\n\n",
+            model_path, data, runargs, out);
     fprintf(f, "| | |\n|---|---|\n");
     fprintf(f, "| architecture | `%s` (see `config/arch/%s.json`; stored inside the model file) |\n",
             nn_model_arch_name(m), nn_model_arch_name(m));
@@ -158,10 +230,17 @@ int cmd_card(int argc, char **argv)
     fprintf(f, "| input | %dx%d grayscale, scaled to [0,1] |\n", nn_model_input_size(m), nn_model_input_size(m));
     fprintf(f, "| training data | FER2013 train, %lld images |\n",
             (long long)json_integer_value(json_object_get(meta, "train_images")));
-    fprintf(f, "| epochs | %lld (best at epoch %lld) |\n",
-            (long long)json_integer_value(json_object_get(meta, "epochs")),
-            (long long)json_integer_value(json_object_get(meta, "best_epoch")));
-    fprintf(f, "| training wall time | %.1f min on 2 cores |\n", secs / 60);
+    if (nruns > 1)
+        fprintf(f, "| epochs | %d in %d stages (%s); the last stage started from the previous "
+                   "stage's best model (`--init`) and its best epoch, %lld, is this model |\n",
+                hist->n, nruns, stages,
+                (long long)json_integer_value(json_object_get(meta, "best_epoch")));
+    else
+        fprintf(f, "| epochs | %lld (best at epoch %lld) |\n",
+                (long long)json_integer_value(json_object_get(meta, "epochs")),
+                (long long)json_integer_value(json_object_get(meta, "best_epoch")));
+    fprintf(f, "| training wall time | %.1f min on 2 cores, every epoch of every stage (the "
+               "runs' history.csv) |\n", secs / 60);
     fprintf(f, "| trained on | %s |\n", json_string_value(json_object_get(meta, "date")) ?: "?");
     fprintf(f, "| **PublicTest accuracy** | **%.2f%%** (%d images) |\n", 100 * acc, va.n);
     fprintf(f, "| PublicTest accuracy, flip TTA | %.2f%% |\n", 100 * acc_tta);
@@ -210,6 +289,7 @@ fail:
 out:
     if (f) fclose(f);
     json_decref(meta);
+    free(hist);
     ds_free(&va);
     nn_model_free(m);
     return rc;

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,16 @@ static int start(tadm_proc *p)
                           "--host", "127.0.0.1", "--port", "0", "--workers", "1",
                           "--log-requests", "false", "--keep-models", "4", NULL};
     tadm_spawn(p, args);
-    return tadm_wait_ready(p, 20);
+    /* generous: a restart on a machine busy with other work can be slow, and
+     * a slow start is not what this test is about */
+    if (tadm_wait_ready(p, 60) == 0) return 0;
+    if (kill(p->pid, 0) == 0) {
+        fprintf(stderr, "kill-loop: server pid %ld still not ready after 60 s\n", (long)p->pid);
+        tadm_kill9(p);
+    } else {
+        fprintf(stderr, "kill-loop: server pid %ld exited during start-up\n", (long)p->pid);
+    }
+    return -1;
 }
 
 #define MAX_ACKED 4096

@@ -46,6 +46,9 @@ if [ $VALGRIND = 1 ]; then
     command -v valgrind >/dev/null || { echo "soak: valgrind missing: apt-get install -y valgrind"; exit 2; }
     # Definite leaks and memory errors fail the run; "possibly lost" blocks
     # are the thread pools' stacks (OpenMP, OpenBLAS), alive until exit.
+    # One OpenMP/OpenBLAS thread per worker, and no spinning: Valgrind runs
+    # one thread at a time, so a spinning OpenMP thread would stall the rest.
+    export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
     set -- valgrind --leak-check=full --show-leak-kinds=definite \
         --errors-for-leak-kinds=definite --error-exitcode=99 \
         --log-file="$OUT/valgrind.log" "$@"
