@@ -19,7 +19,7 @@
 
 void cmd_card_usage(FILE *f)
 {
-    fprintf(f, "usage: emotiond card --model FILE --data DIR --run RUNDIR [--run RUNDIR...] "
+    fprintf(f, "usage: emotiond card --model FILE --data DIR --run RUNDIR [--run ...] "
                "--out OUT\n\n");
     help_paragraph(f, "Regenerates a model card: evaluates FILE on DIR/test (in every "
                       "test-time augmentation mode, timing each) and writes OUT/README.md, "

@@ -515,7 +515,7 @@ int main(int argc, char **argv)
             sum.expected += s->expected;
             sum.unexpected += s->unexpected;
             for (int c = 0; c <= MAX_STATUS; c++) sum.status[c] += s->status[c];
-            if (lat) memcpy(lat + nlat, s->lat_ms, s->nlat * sizeof *lat);
+            if (lat && s->nlat) memcpy(lat + nlat, s->lat_ms, s->nlat * sizeof *lat);
             nlat += s->nlat;
         }
         if (lat) qsort(lat, nlat, sizeof *lat, cmp_double);
