@@ -186,10 +186,14 @@ kill-loop: deps
 soak: deps
 	@$(MAKE) --no-print-directory _soak-bins
 	@BUILD=$(BUILD) tests/soak/soak.sh
+# Under Valgrind the default model takes about a minute per request, so this
+# soak serves a tiny network with random weights: what Valgrind checks (leaks,
+# memory errors) is the service's code, not the model's size.
 soak-valgrind: deps
-	@$(MAKE) --no-print-directory _soak-bins
+	@$(MAKE) --no-print-directory _soak-bins $(BUILD)/bench/make_model
 	@command -v valgrind >/dev/null || apt-get install -y valgrind
-	@BUILD=$(BUILD) tests/soak/soak.sh --valgrind
+	@$(BUILD)/bench/make_model tests/soak/tiny_arch.json $(BUILD)/soak-tiny.emod
+	@SOAK_MODEL=$(BUILD)/soak-tiny.emod BUILD=$(BUILD) tests/soak/soak.sh --valgrind
 _soak-bins: $(BUILD)/emotiond $(BUILD)/tests/soak/loadgen
 $(BUILD)/tests/soak/loadgen: $(BUILD)/tests/soak/loadgen.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -216,12 +220,13 @@ FUZZ_SAN        := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-rec
 FUZZ_REPLAY_OBJ := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%.o)
 # The tests that run threads in one process: worker pool and HTTP server
 # (service_*, web, metrics), hot swap under load (admin_swap), training beside
-# serving (admin_train), admin API (admin_auth, hostile_bodies). Left out:
+# serving (admin_train), admin API (admin_auth, hostile_bodies), disk faults
+# under training and serving (faults_disk, SKIP without root). Left out:
 # test_admin_crash SIGKILLs its server processes, so TSan in them never gets to
 # report, and its timings assume uninstrumented speed.
 TSAN_TESTS      := test_admin_swap test_admin_train test_admin_auth test_hostile_bodies \
                    test_service_http test_service_faces test_service_corpus \
-                   test_service_process test_web test_metrics_promtool
+                   test_service_process test_web test_metrics_promtool test_faults_disk
 
 .PHONY: fuzz fuzz-ci fuzz-build fuzz-seeds _fuzz-bins tsan _tsan
 
@@ -267,3 +272,8 @@ _tsan: $(BUILD)/emotiond $(TSAN_TESTS:%=$(BUILD)/tests/%)
 	  BUILD=$(BUILD) tests/run.sh $(TSAN_TESTS:%=$(BUILD)/tests/%)
 # tests/test_bombs.c builds its hostile PNGs with zlib
 $(BUILD)/tests/test_bombs: LDLIBS += -lz
+# tests/test_alloc_fail.c fails the Nth allocation: the allocator calls of
+# nn/, service/ and the test go to its __wrap_* functions (test binary only);
+# json_load* are wrapped to know when Jansson parses (see the test)
+$(BUILD)/tests/test_alloc_fail: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=free \
+  -Wl,--wrap=json_loads,--wrap=json_loadb,--wrap=json_load_file

@@ -1,7 +1,7 @@
 /* bench_nn.c - speed of the C engine on one architecture.
  *
  *   build/bench/bench_nn [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
- *   build/bench/bench_nn --workers N [--quick] [...] ARCH.json|MODEL.emod
+ *   build/bench/bench_nn --workers N [--precision fp32|int8] [--quick] [...] ARCH.json|MODEL.emod
  *
  * Prints "key value" lines (lines starting with '#' are comments) that
  * bench/run.sh turns into a table next to bench/torch_bench.py's figures:
@@ -10,12 +10,17 @@
  * threads, and efficiency = achieved FLOP/s / SGEMM FLOP/s. Never fails on
  * timing; exits non-zero only when the model cannot be built or run.
  *
+ * Where the CPU has AVX-512 VNNI it also times int8 inference (nn.h's
+ * NN_PRECISION_INT8) at batch 1 and 64, alternating with fp32 in rounds so
+ * that both see the same load, and prints each round's ratio's median
+ * (infer_int8_*: wall-clock medians, thread CPU time per call, speed-ups).
+ *
  * --workers N prints only the engine-alone figures bench/service.sh compares
  * the HTTP service with: images/s of batch-1 nn_predict_u8 with 1..N threads
  * running at once, each with its own model copy and workspace and 1 engine
  * thread, as the service's worker pool runs them. With --workers the model
  * may also be a model file (anything not ending in .json), e.g. the one
- * being served.
+ * being served. --precision int8 runs them in int8.
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it is loaded.
  * The environment may force Haswell kernels (half speed on AVX-512), so
@@ -58,6 +63,7 @@ typedef struct {
     int keep_env;
     int default_malloc; /* leave glibc malloc's mmap threshold alone */
     int workers;        /* > 0: only the engine-alone figures for 1..workers threads */
+    int precision;      /* --workers: NN_PRECISION_* of the workers' models */
     double min_seconds; /* per measurement */
 } options;
 
@@ -379,6 +385,10 @@ static int parse_args(int argc, char **argv, options *o)
                 return -1;
             o->workers = (int)n;
         }
+        else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
+            if ((o->precision = nn_precision_parse(argv[++i])) < 0)
+                return -1;
+        }
         else if (strcmp(argv[i], "--keep-openblas-env") == 0)
             o->keep_env = 1;
         else if (strcmp(argv[i], "--default-malloc") == 0)
@@ -406,6 +416,98 @@ static void print_rate(const char *key, double v, const char *fmt)
     } else {
         printf("%s nan\n", key);
     }
+}
+
+/* ---- int8 against fp32 ---------------------------------------------------- */
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* nn_predict_u8 on batch images at precision for seconds (at least 3
+ * calls, after 2 untimed): the median wall seconds per call in *wall and the
+ * thread's CPU seconds per call in *cpu (other processes do not count). */
+static int time_precision(nn_model *m, int precision, int batch, double seconds, double *wall,
+                          double *cpu)
+{
+    enum { MAX_CALLS = 100000 };
+    nn_model_set_precision(m, (nn_precision)precision);
+    size_t side = (size_t)nn_model_input_size(m);
+    nn_ws *ws = nn_ws_create(m, batch);
+    uint8_t *px = random_pixels((size_t)batch * side * side, 3);
+    float *probs = malloc(sizeof(float) * (size_t)batch * (size_t)nn_model_num_classes(m));
+    double *t = malloc(sizeof(double) * MAX_CALLS), total = 0, c0 = 0;
+    int n = 0, rc = -1;
+    if (!ws || !px || !probs || !t)
+        goto out;
+    set_threads(1);
+    for (int i = 0; i < 2; i++)
+        if (nn_predict_u8(m, ws, px, batch, NN_TTA_NONE, probs))
+            goto out;
+    c0 = cpu_now();
+    while (n < MAX_CALLS && (n < 3 || total < seconds)) {
+        double t0 = now();
+        if (nn_predict_u8(m, ws, px, batch, NN_TTA_NONE, probs))
+            goto out;
+        t[n] = now() - t0;
+        total += t[n++];
+    }
+    *cpu = (cpu_now() - c0) / n;
+    *wall = median(t, n);
+    rc = 0;
+out:
+    nn_model_set_precision(m, NN_PRECISION_FP32);
+    nn_ws_free(ws);
+    free(px);
+    free(probs);
+    free(t);
+    return rc;
+}
+
+/* fp32 then int8, ROUNDS times, at batch 1 and 64. A training run or any
+ * other load changes the speed of both within a round alike, so the ratio
+ * of a round is worth more than either figure; the median round is printed. */
+static int bench_int8(nn_model *m, const options *o)
+{
+    enum { ROUNDS = 5 };
+    printf("int8_supported %d\n", nn_int8_supported());
+    if (!nn_int8_supported())
+        return 0;
+    static const int batches[2] = {1, INFER_BATCH};
+    for (int bi = 0; bi < 2; bi++) {
+        const int batch = batches[bi];
+        double w[2][ROUNDS], c[2][ROUNDS], ratio[ROUNDS], cratio[ROUNDS];
+        for (int r = 0; r < ROUNDS; r++) {
+            for (int p = 0; p < 2; p++)
+                if (time_precision(m, p ? NN_PRECISION_INT8 : NN_PRECISION_FP32, batch,
+                                   o->min_seconds / 4, &w[p][r], &c[p][r]))
+                    return -1;
+            ratio[r] = w[0][r] / w[1][r];
+            cratio[r] = c[0][r] / c[1][r];
+        }
+        const double w32 = median(w[0], ROUNDS), w8 = median(w[1], ROUNDS);
+        const double c32 = median(c[0], ROUNDS), c8 = median(c[1], ROUNDS);
+        if (batch == 1) {
+            print_rate("infer_int8_b1_latency_ms_t1", w8 * 1e3, "%.3f");
+            print_rate("infer_int8_b1_fp32_latency_ms_t1", w32 * 1e3, "%.3f");
+            print_rate("infer_int8_b1_cpu_ms_t1", c8 * 1e3, "%.3f");
+            print_rate("infer_int8_b1_fp32_cpu_ms_t1", c32 * 1e3, "%.3f");
+            print_rate("infer_int8_b1_speedup", median(ratio, ROUNDS), "%.2f");
+            print_rate("infer_int8_b1_cpu_speedup", median(cratio, ROUNDS), "%.2f");
+        } else {
+            print_rate("infer_int8_b64_img_s_t1", batch / w8, "%.1f");
+            print_rate("infer_int8_b64_fp32_img_s_t1", batch / w32, "%.1f");
+            print_rate("infer_int8_b64_cpu_img_s_t1", batch / c8, "%.1f");
+            print_rate("infer_int8_b64_fp32_cpu_img_s_t1", batch / c32, "%.1f");
+            print_rate("infer_int8_b64_speedup", median(ratio, ROUNDS), "%.2f");
+            print_rate("infer_int8_b64_cpu_speedup", median(cratio, ROUNDS), "%.2f");
+        }
+    }
+    printf("infer_int8_rounds %d\n", ROUNDS);
+    return 0;
 }
 
 /* ---- engine alone, as the service's worker pool runs it ------------------ */
@@ -513,6 +615,7 @@ static int bench_workers(const nn_model *m, const options *o)
     printf("params %zu\n", nn_model_num_params(m));
     printf("flops_per_image %.0f\n", nn_model_flops(m));
     printf("workers %d\n", o->workers);
+    printf("precision %s\n", nn_precision_name(nn_model_precision(m)));
     for (int n = 1; n <= o->workers; n++) {
         double lat = -1, ips = workers_images_per_s(m, n, o, &lat);
         char key[64];
@@ -556,6 +659,10 @@ static int bench_model(nn_model *m, const options *o, double sq1, double sq2)
     print_rate("infer_b64_img_s_t1", ips64, "%.1f");
     print_rate("infer_b64_gflops_t1", flops * ips64 * 1e-9, "%.1f");
     print_rate("infer_b64_efficiency_t1", flops * ips64 * 1e-9 / sq1, "%.3f");
+    if (bench_int8(m, o)) {
+        fprintf(stderr, "bench_nn: int8 nn_predict_u8 failed\n");
+        return -1;
+    }
     const char *opt = "?";
     double tr = train_images_per_s(m, o, &opt);
     printf("train_optimizer %s\n", opt);
@@ -572,7 +679,8 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &o) != 0) {
         fprintf(stderr,
                 "usage: %s [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json\n"
-                "       %s --workers N [--quick] [...] ARCH.json|MODEL.emod\n", argv[0],
+                "       %s --workers N [--precision fp32|int8] [--quick] [...] "
+                "ARCH.json|MODEL.emod\n", argv[0],
                 argv[0]);
         return 2;
     }
@@ -594,6 +702,8 @@ int main(int argc, char **argv)
     print_blas_env(&o);
     print_malloc_env();
     if (o.workers) {
+        if (nn_model_set_precision(m, (nn_precision)o.precision) != (nn_precision)o.precision)
+            printf("# NOTE: int8 needs AVX-512 VNNI: the workers run fp32\n");
         int rc = bench_workers(m, &o);
         nn_model_free(m);
         return rc == 0 ? 0 : 1;

@@ -79,6 +79,11 @@ table() {
   row "batch-64 inference images/s, 1 thread" infer_b64_img_s_t1 infer_b64_img_s_t1 up
   row "batch-64 inference efficiency vs SGEMM" infer_b64_efficiency_t1 \
       infer_b64_efficiency_t1 up
+  # C int8 (AVX-512 VNNI) against PyTorch's fp32: "n/a" on a CPU without VNNI
+  row "batch-1 latency ms, int8, 1 thread (lower is better)" infer_int8_b1_latency_ms_t1 \
+      infer_b1_latency_ms_t1 down
+  row "batch-64 inference images/s, int8, 1 thread" infer_int8_b64_img_s_t1 \
+      infer_b64_img_s_t1 up
   row "training images/s, batch 64, 2 threads" train_b64_img_s_t2 train_b64_img_s_t2 up
   row "training efficiency vs SGEMM (3×forward FLOPs)" train_b64_efficiency_t2 \
       train_b64_efficiency_t2 up
@@ -91,6 +96,11 @@ table() {
   echo "OpenBLAS: C $(or_na "$(value openblas_env "$cf")") core $(or_na "$(value openblas_core "$cf")");" \
        "torch $(or_na "$(value openblas_env "$tf")") core $(or_na "$(value openblas_core "$tf")")"
   echo "malloc: C $(or_na "$(value malloc_env "$cf")"); torch $(or_na "$(value malloc_env "$tf")")"
+  echo "C int8 vs fp32, alternated in $(or_na "$(value infer_int8_rounds "$cf")") rounds (median" \
+       "ratio): batch 1 $(or_na "$(value infer_int8_b1_speedup "$cf")")x wall," \
+       "$(or_na "$(value infer_int8_b1_cpu_speedup "$cf")")x thread CPU time; batch 64" \
+       "$(or_na "$(value infer_int8_b64_speedup "$cf")")x wall," \
+       "$(or_na "$(value infer_int8_b64_cpu_speedup "$cf")")x CPU"
   echo "load average at start: C $(or_na "$(value loadavg_1min "$cf")")," \
        "torch $(or_na "$(value loadavg_1min "$tf")") on $(or_na "$(value cpus_online "$cf")") CPUs"
 }

@@ -227,6 +227,11 @@ int nn_arch_parse(nn_model *m, const char *json, char *err, size_t errlen)
         L->out_size = (size_t)L->out_h * L->out_w * L->out_c;
         L->p_off = off;
         off += L->p_count;
+        if (off > NN_MAX_PARAMS) { /* checked per layer: the sum cannot overflow */
+            nn_set_err(err, errlen, "architecture: layer %zu takes the model past %zu "
+                       "parameters, the most the engine accepts", i, NN_MAX_PARAMS);
+            goto out;
+        }
         if (L->out_size > max_act) max_act = L->out_size;
         if (L->type == L_CONV && (size_t)L->k * L->k * L->in_c > max_col)
             max_col = (size_t)L->k * L->k * L->in_c;

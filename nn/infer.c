@@ -48,6 +48,9 @@ void nn_ws_free(nn_ws *ws)
     free(ws->view);
     free(ws->logits);
     free(ws->fold);
+    free(ws->q8w);
+    free(ws->q8in);
+    free(ws->q8sc);
     free(ws);
 }
 
@@ -60,10 +63,18 @@ static const float *step_infer(const nn_model *m, const nn_step *st, const float
     const size_t n = L->out_size * B;
     switch (L->type) {
     case L_CONV:
+        if (st->q8) { /* bias and ReLU in its epilogue, unless deferred */
+            nn_q8_forward(st, in, out, B, ws);
+            return out;
+        }
         conv_forward(L, in, st->W, NULL, out, B, ws->col);
         if (!st->defer) bias_act(out, st->b, n / L->out_c, L->out_c, st->relu);
         return out;
     case L_DENSE:
+        if (st->q8) {
+            nn_q8_forward(st, in, out, B, ws);
+            return out;
+        }
         dense_forward(in, st->W, st->b, out, B, L->in_c, L->out_c);
         if (st->relu) relu_forward(out, out, n);
         return out;
@@ -88,11 +99,9 @@ static const float *step_infer(const nn_model *m, const nn_step *st, const float
     return in;
 }
 
-int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, float *logits)
+/* The plan on batch inputs x, logits out. */
+static void run_plan(const nn_model *m, nn_ws *ws, const float *x, int batch, float *logits)
 {
-    if (batch < 1 || batch > ws->max_batch) return -1;
-    if (nn_plan_refresh(m, ws)) return -1;
-    const unsigned fpu = nn_fpu_enter();
     const float *cur = x;
     int which = 0;
     for (int i = 0; i < ws->n_steps; i++) {
@@ -102,6 +111,22 @@ int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, f
         cur = next;
     }
     memcpy(logits, cur, sizeof(float) * (size_t)batch * m->num_classes);
+}
+
+int nn_forward_logits(const nn_model *m, nn_ws *ws, const float *x, int batch, float *logits)
+{
+    if (batch < 1 || batch > ws->max_batch) return -1;
+    if (nn_plan_refresh(m, ws)) return -1;
+    const unsigned fpu = nn_fpu_enter();
+    /* int8 steps work image by image (one input scale each) and gain
+     * nothing from a batch, while a batch's activations spill out of the
+     * L2 cache between layers: a whole pass per image keeps them there */
+    const int chunk = ws->plan_q8 ? NN_Q8_CHUNK : batch;
+    const size_t in = m->layers[0].in_size;
+    for (int b0 = 0; b0 < batch; b0 += chunk) {
+        const int n = batch - b0 < chunk ? batch - b0 : chunk;
+        run_plan(m, ws, x + (size_t)b0 * in, n, logits + (size_t)b0 * m->num_classes);
+    }
     nn_fpu_leave(fpu);
     return 0;
 }

@@ -12,8 +12,15 @@
  * The folded weights live in the workspace, built from the model they were
  * computed for; nn_model.gen changes whenever the parameters may have, and the
  * plan is rebuilt when either differs (a training step between two
- * evaluations, a workspace handed another model). */
+ * evaluations, a workspace handed another model).
+ *
+ * With NN_PRECISION_INT8 (and a CPU that has AVX-512 VNNI) the plan is the
+ * same list of steps, and the conv and dense steps whose input is never
+ * negative also get their folded weights quantized to int8 (int8.c); they
+ * are rebuilt with the rest when the model, its gen or its precision
+ * changes. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,9 +52,91 @@ static void fold_bn(const nn_layer *L, const float *W, const float *b, const nn_
     }
 }
 
+/* p, or a 64-byte aligned replacement of need bytes when p holds fewer
+ * (contents lost, p freed); NULL when out of memory (p kept). */
+static void *grow(void *p, size_t *cap, size_t need)
+{
+    if (need <= *cap) return p;
+    void *n = NULL;
+    if (posix_memalign(&n, 64, (need + 63) / 64 * 64)) return NULL;
+    free(p);
+    *cap = need;
+    return n;
+}
+
+/* Marks the conv and dense steps that can run on 8-bit integers and
+ * quantizes their weights (int8.c). A step qualifies when its input is never
+ * negative: u8 activations have no sign. That holds for the network input
+ * when the normalisation keeps 0..255 non-negative, after a ReLU, and after
+ * pooling something that held. The last conv or dense step gives the logits
+ * and stays fp32: it is small, and the softmax sees its errors undamped. */
+static int plan_int8(const nn_model *m, nn_ws *ws)
+{
+    int last = -1;
+    for (int i = 0; i < ws->n_steps; i++)
+        if (ws->steps[i].L->type == L_CONV || ws->steps[i].L->type == L_DENSE) last = i;
+    int nonneg = m->in_mean <= 0 && m->in_scale >= 0 && m->in_std > 0;
+    size_t wbytes = 0, scales = 0, in_bytes = 0, max_o = 0;
+    double macs = 0, q8_macs = 0;
+    for (int i = 0; i < ws->n_steps; i++) {
+        nn_step *st = &ws->steps[i];
+        const nn_layer *L = st->L;
+        switch (L->type) {
+        case L_CONV:
+        case L_DENSE: {
+            const double mac = L->type == L_DENSE ? (double)L->in_c * L->out_c
+                               : (double)L->out_h * L->out_w * L->out_c * L->k * L->k * L->in_c;
+            macs += mac;
+            if (nonneg && i != last) {
+                q8_macs += mac;
+                st->q8 = 1;
+                nn_q8_geom_of(st->L, &st->qg);
+                wbytes += (nn_q8_packed_bytes(&st->qg) + 63) / 64 * 64;
+                scales += (size_t)st->qg.O;
+                size_t ib = nn_q8_input_bytes(&st->qg);
+                if (ib > in_bytes) in_bytes = ib;
+                if ((size_t)st->qg.O > max_o) max_o = (size_t)st->qg.O;
+            }
+            nonneg = st->relu && !st->defer;
+            break;
+        }
+        case L_MAXPOOL: nonneg = st->relu || (nonneg && !st->pool_bias); break;
+        case L_RELU: nonneg = 1; break;
+        case L_GAP: case L_DROPOUT: case L_FLATTEN: break;
+        case L_BN: case L_ELU: nonneg = 0; break;
+        }
+    }
+    if (!wbytes) return 0;
+    /* image by image when int8 does most of the work (infer.c); not when
+     * fp32 GEMMs do, e.g. behind ELUs, as they gain from a batch */
+    ws->plan_q8 = q8_macs >= 0.5 * macs;
+    void *qw = grow(ws->q8w, &ws->q8w_cap, wbytes + sizeof(float) * scales);
+    if (!qw) return -1;
+    ws->q8w = qw;
+    uint8_t *qin = grow(ws->q8in, &ws->q8in_cap, in_bytes);
+    if (!qin) return -1;
+    ws->q8in = qin;
+    float *qsc = grow(ws->q8sc, &ws->q8sc_cap, sizeof(float) * max_o);
+    if (!qsc) return -1;
+    ws->q8sc = qsc;
+    int8_t *w = ws->q8w;
+    float *sc = (float *)((char *)ws->q8w + wbytes);
+    for (int i = 0; i < ws->n_steps; i++) {
+        nn_step *st = &ws->steps[i];
+        if (!st->q8) continue;
+        nn_q8_pack(&st->qg, st->W, w, sc);
+        st->qw = w;
+        st->qscale = sc;
+        w += (nn_q8_packed_bytes(&st->qg) + 63) / 64 * 64;
+        sc += st->qg.O;
+    }
+    return 0;
+}
+
 int nn_plan_refresh(const nn_model *m, nn_ws *ws)
 {
-    if (ws->plan_model == m && ws->plan_gen == m->gen) return 0;
+    if (ws->plan_model == m && ws->plan_gen == m->gen && ws->plan_precision == m->precision)
+        return 0;
     const size_t need = fold_size(m);
     if (need > ws->fold_cap) {
         float *f = realloc(ws->fold, sizeof(float) * need);
@@ -91,7 +180,13 @@ int nn_plan_refresh(const nn_model *m, nn_ws *ws)
         }
     }
     ws->n_steps = n;
+    ws->plan_model = NULL; /* until the plan is complete */
+    ws->plan_q8 = 0;
+    if (m->precision == NN_PRECISION_INT8 && (ws->q8_ref || nn_q8_vnni_available()) &&
+        plan_int8(m, ws))
+        return -1;
     ws->plan_model = m;
     ws->plan_gen = m->gen;
+    ws->plan_precision = m->precision;
     return 0;
 }

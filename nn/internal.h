@@ -8,6 +8,12 @@
 #include "nn.h"
 
 #define NN_MAX_LAYERS 64
+/* An architecture may hold at most this many parameters (400 MB of floats;
+ * training needs about four times that). Architectures reach the engine from
+ * POST /train bodies too, so the cap is what stops a request from asking for
+ * billions of parameters and taking the server's memory. The shipped ones
+ * hold 1.3 to 2.7 million. */
+#define NN_MAX_PARAMS ((size_t)100 * 1000 * 1000)
 #define NN_MAX_CLASSES 16
 #define NN_NAME_MAX 64
 
@@ -45,7 +51,20 @@ struct nn_model {
     uint64_t gen;              /* changes whenever params may have changed: a
                                 * workspace's folded weights are valid only
                                 * for the (model, gen) they were built from */
+    int precision;             /* NN_PRECISION_*, the one in effect (runtime
+                                * only, never stored in a file) */
 };
+
+/* The shape of an int8 convolution (int8.c); a dense layer is a 1x1
+ * convolution of a 1x1 image with IN channels. The kernels read a padded
+ * copy of the input, Hp x Wp x C bytes, so that no tap needs a bounds check. */
+typedef struct {
+    int H, W, C;               /* the input image */
+    int k, pad;                /* kernel side; zero rows/columns before (top/left) */
+    int OH, OW, O;
+    int Hp, Wp;                /* the padded input: OH + k - 1, OW + k - 1 */
+    int kq;                    /* 4-byte groups in one kernel row of k*C taps */
+} nn_q8_geom;
 
 /* One step of the inference plan (infer_plan.c): a layer with whatever of the
  * following layers it absorbed. */
@@ -57,6 +76,11 @@ typedef struct {
     int defer;                 /* conv: no bias or ReLU here, the next maxpool
                                 * adds them to 4x fewer values */
     const float *pool_bias;    /* maxpool: bias of the deferring conv, or NULL */
+    /* int8 plans: a conv or dense step whose input is never negative */
+    int q8;                    /* runs on 8-bit integers (nn_q8_forward) */
+    nn_q8_geom qg;
+    const int8_t *qw;          /* its weights quantized and packed (int8.c) */
+    const float *qscale;       /* per output channel: W ~ qw * qscale */
 } nn_step;
 
 struct nn_ws {
@@ -74,6 +98,17 @@ struct nn_ws {
     nn_step steps[NN_MAX_LAYERS];
     float *fold;               /* folded conv/dense weights */
     size_t fold_cap;           /* floats allocated in fold */
+    /* int8 (int8.c): what the plan was built for, its quantized weights and
+     * the scratch of one image */
+    int plan_precision;
+    int plan_q8;               /* int8 does most of the work: run image by image */
+    int q8_ref;                /* tests: the plain-C reference kernels, not VNNI */
+    void *q8w;                 /* packed weights, then per-channel scales */
+    size_t q8w_cap;            /* bytes allocated in q8w */
+    uint8_t *q8in;             /* one image quantized into its padded layout */
+    size_t q8in_cap;
+    float *q8sc;               /* per output channel: input scale * weight scale */
+    size_t q8sc_cap;
 };
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
@@ -81,6 +116,38 @@ struct nn_ws {
 int nn_plan_refresh(const nn_model *m, nn_ws *ws);
 /* A fresh value for nn_model.gen (model.c). */
 uint64_t nn_model_new_gen(const nn_model *m);
+
+/* ---- int8 inference (int8.c, int8_vnni.c) --------------------------------
+ * Weights: symmetric int8, one scale per output channel, packed as
+ * [ceil(O/16)][k][kq][16][4]: one 64-byte vector holds 4 consecutive taps of
+ * 16 output channels, the operand layout of vpdpbusd. Taps past k*C in a
+ * kernel row are zero. Activations: u8 with one scale per image (its max /
+ * 255), computed when the image is quantized. */
+void nn_q8_geom_of(const nn_layer *L, nn_q8_geom *g);
+size_t nn_q8_packed_bytes(const nn_q8_geom *g);
+/* bytes of one quantized padded image, with the slack the kernels may read */
+size_t nn_q8_input_bytes(const nn_q8_geom *g);
+/* W [O][k][k][C] (a dense layer's [O][IN]) -> qw, scale[O] */
+void nn_q8_pack(const nn_q8_geom *g, const float *W, int8_t *qw, float *scale);
+/* One image x [H][W][C] (never negative) -> q, padded, zero border; returns
+ * its scale (x ~ q * scale; 0 for an all-zero image). The AVX-512 version
+ * gives the same bytes and the same scale. */
+float nn_q8_quantize_ref(const nn_q8_geom *g, const float *x, uint8_t *q);
+float nn_q8_quantize_vnni(const nn_q8_geom *g, const float *x, uint8_t *q);
+/* out [OH][OW][O] = (float)(sum of q * qw) * sc[o], then + bias[o] (bias may
+ * be NULL), then ReLU when relu is set. The VNNI kernel gives the same bits. */
+void nn_q8_conv_ref(const nn_q8_geom *g, const uint8_t *q, const int8_t *qw, const float *sc,
+                    const float *bias, int relu, float *out);
+void nn_q8_conv_vnni(const nn_q8_geom *g, const uint8_t *q, const int8_t *qw, const float *sc,
+                     const float *bias, int relu, float *out);
+/* 1 when this CPU (and OS) runs the AVX-512 VNNI kernels. nn_q8_cpu_override
+ * (tests): -1 asks the CPU, 0 pretends it lacks VNNI. */
+int nn_q8_vnni_available(void);
+extern int nn_q8_cpu_override;
+/* Images an int8 plan runs through all its steps at a time (infer.c). */
+#define NN_Q8_CHUNK 1
+/* A plan step with q8 set: B images in, fp32 out (infer.c). */
+void nn_q8_forward(const nn_step *st, const float *in, float *out, int B, nn_ws *ws);
 
 /* arch.c: parse an architecture JSON into m (layers, shapes, param layout). */
 int nn_arch_parse(nn_model *m, const char *json, char *err, size_t errlen);

@@ -27,21 +27,26 @@ static char *build_header(const nn_model *m, const nn_extra *extras, int n_extra
         nn_set_err(err, errlen, "cannot build the model file header (out of memory or bad metadata JSON)");
         goto out;
     }
+    /* Every insertion is checked: one that fails for lack of memory would
+     * otherwise leave a header without a class name or the input size, and
+     * the save would succeed with a file that does not load (found by
+     * tests/test_alloc_fail.c: "6 class names for a network with 7 outputs"). */
+    int bad = 0;
     for (int i = 0; i < m->num_classes; i++)
-        json_array_append_new(classes, json_string(m->class_names[i]));
+        bad |= json_array_append_new(classes, json_string(m->class_names[i]));
     for (int i = 0; i < n_extras; i++)
-        json_array_append_new(ex, json_pack("{s:s,s:I}", "name", extras[i].name,
-                                            "count", (json_int_t)extras[i].count));
-    json_object_set(root, "arch", arch);
-    json_object_set(root, "classes", classes);
-    json_object_set_new(root, "input", json_pack("{s:i,s:i,s:f,s:f,s:f}",
+        bad |= json_array_append_new(ex, json_pack("{s:s,s:I}", "name", extras[i].name,
+                                                   "count", (json_int_t)extras[i].count));
+    bad |= json_object_set(root, "arch", arch);
+    bad |= json_object_set(root, "classes", classes);
+    bad |= json_object_set_new(root, "input", json_pack("{s:i,s:i,s:f,s:f,s:f}",
         "size", m->in_side, "channels", m->in_c, "scale", (double)m->in_scale,
         "mean", (double)m->in_mean, "std", (double)m->in_std));
-    json_object_set(root, "meta", meta);
-    json_object_set_new(root, "params", json_integer((json_int_t)m->n_params));
-    json_object_set(root, "extras", ex);
-    if (ckpt) json_object_set(root, "checkpoint", ckpt);
-    out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    bad |= json_object_set(root, "meta", meta);
+    bad |= json_object_set_new(root, "params", json_integer((json_int_t)m->n_params));
+    bad |= json_object_set(root, "extras", ex);
+    if (ckpt) bad |= json_object_set(root, "checkpoint", ckpt);
+    out = bad ? NULL : nn_json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     if (!out) nn_set_err(err, errlen, "out of memory writing the header");
 out:
     json_decref(root); json_decref(arch); json_decref(meta);
@@ -104,10 +109,15 @@ int nn_file_save(const nn_model *m, const nn_extra *extras, int n_extras,
     return 0;
 werr:
     nn_set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-err:
+err:;
+    /* callers tell a full disk (ENOSPC) or a read-only one (EROFS) from
+     * errno: the clean-up must not overwrite it. The temporary is removed,
+     * so a failed save leaves the previous file, whole, under its name. */
+    int saved = errno;
     if (fd >= 0) close(fd);
     unlink(tmp);
     free(hdr);
+    errno = saved;
     return -1;
 }
 
@@ -173,8 +183,12 @@ int nn_file_load_mem(const void *buf, size_t len, nn_model **out, nn_extra *extr
         nn_set_err(err, errlen, "model file header is not valid JSON: %s", root ? "not an object" : jerr.text);
         goto err;
     }
-    arch = json_dumps(json_object_get(root, "arch"), JSON_COMPACT | JSON_SORT_KEYS);
-    if (!arch) { nn_set_err(err, errlen, "model file header has no architecture"); goto err; }
+    arch = nn_json_dumps(json_object_get(root, "arch"), JSON_COMPACT | JSON_SORT_KEYS);
+    if (!arch) {
+        nn_set_err(err, errlen, json_object_get(root, "arch") ? "out of memory reading the header"
+                                                              : "model file header has no architecture");
+        goto err;
+    }
     char sub[256];
     /* The parameters must be in the file before memory is reserved for them:
      * a 300-byte header can name an architecture of billions of parameters
@@ -204,8 +218,12 @@ int nn_file_load_mem(const void *buf, size_t len, nn_model **out, nn_extra *extr
     }
     json_t *meta = json_object_get(root, "meta");
     if (meta) {
-        char *mj = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!mj || nn_model_set_meta_json(m, mj, err, errlen)) { free(mj); goto err; }
+        char *mj = nn_json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+        /* out of memory must say so: a load that fails without a message
+         * leaves the service to log and answer an empty reason
+         * (tests/test_alloc_fail.c) */
+        if (!mj) { nn_set_err(err, errlen, "out of memory reading the model metadata"); goto err; }
+        if (nn_model_set_meta_json(m, mj, err, errlen)) { free(mj); goto err; }
         free(mj);
     }
     /* tensors: params, then the extras in the order the header lists them */
@@ -236,8 +254,12 @@ int nn_file_load_mem(const void *buf, size_t len, nn_model **out, nn_extra *extr
             }
         off += sizeof(float) * count;
     }
-    if (ckpt_json && json_object_get(root, "checkpoint"))
-        *ckpt_json = json_dumps(json_object_get(root, "checkpoint"), JSON_COMPACT);
+    if (ckpt_json && json_object_get(root, "checkpoint")) {
+        *ckpt_json = nn_json_dumps(json_object_get(root, "checkpoint"), JSON_COMPACT);
+        /* a NULL here would read as "a model, not a checkpoint" (train_loop.c
+         * refuses to resume from it with that reason): fail as what it is */
+        if (!*ckpt_json) { nn_set_err(err, errlen, "out of memory reading the checkpoint state"); goto err; }
+    }
     free(arch);
     json_decref(root);
     *out = m;

@@ -66,6 +66,28 @@ enum { NN_TTA_NONE = 0, NN_TTA_FLIP = 1, NN_TTA_CROPS = 2 };
 int nn_tta_parse(const char *name);
 const char *nn_tta_name(int tta); /* the inverse */
 
+/* Arithmetic of the inference pass. INT8 runs every convolution and dense
+ * layer whose input is never negative (the network input, the output of a
+ * ReLU or of a pool after one) on 8-bit integers with AVX-512 VNNI: weights
+ * quantized once per output channel when a workspace plans the model,
+ * activations quantized per image at run time (no calibration data), int32
+ * sums; batch norm, pooling, other activations and the layer that gives the
+ * logits stay fp32. On vgg about 5x faster than fp32 at batch 1, one thread;
+ * the default model's PublicTest accuracy moves by less than 0.1 point
+ * (bench/README.md). It needs a CPU with AVX-512 VNNI: on any other, asking
+ * for INT8 leaves the model in FP32 (nothing fails). */
+typedef enum { NN_PRECISION_FP32 = 0, NN_PRECISION_INT8 = 1 } nn_precision;
+/* "fp32", "int8" -> NN_PRECISION_*; -1 for anything else */
+int nn_precision_parse(const char *name);
+const char *nn_precision_name(int precision); /* the inverse */
+int nn_int8_supported(void);                  /* 1 when this CPU runs INT8 */
+/* The precision m's inference passes use from the next call on (every
+ * workspace follows). Returns the precision in effect: FP32 when INT8 was
+ * asked and the CPU lacks AVX-512 VNNI. Not stored in model files;
+ * nn_model_clone copies it; a loaded or new model starts in FP32. */
+nn_precision nn_model_set_precision(nn_model *m, nn_precision p);
+nn_precision nn_model_precision(const nn_model *m);
+
 /* Class probabilities for batch images of side x side 8-bit grayscale pixels
  * (row-major, side = nn_model_input_size), written to probs[batch][classes].
  * The model's own normalisation is applied. tta: NN_TTA_* flags, the

@@ -55,7 +55,9 @@ typedef struct {
 void nn_train_opts_init(nn_train_opts *o);
 
 /* Runs training; returns 0 when it ran to its end (or early stop), 1 when
- * cancelled (a checkpoint was saved), -1 on error with a message. */
+ * cancelled (a checkpoint was saved), -1 on error with a message. When a
+ * file could not be written (checkpoint, best model), errno is the cause
+ * (ENOSPC, EROFS...) on return, so that a service can tell a full disk. */
 int nn_train_run(const nn_train_opts *o, char *err, size_t errlen);
 
 /* Accuracy and confusion[K][K] (rows: true class, columns: predicted) of m on

@@ -182,7 +182,7 @@ static int save_checkpoint(const char *path, nn_trainer *t, const run_cfg *c,
         "config", cfg_json(c), "epoch", s->epoch, "step", s->step, "lr_cur", s->lr_cur,
         "best_val", s->best_val, "best_epoch", s->best_epoch, "bad_epochs", s->bad_epochs,
         "elapsed_s", s->elapsed_s, "opt_step", (json_int_t)t->step, "rng", rng, "history", hist);
-    char *txt = ck ? json_dumps(ck, JSON_COMPACT) : NULL;
+    char *txt = ck ? nn_json_dumps(ck, JSON_COMPACT) : NULL;
     json_decref(ck);
     if (!txt) { nn_set_err(err, errlen, "out of memory building the checkpoint"); return -1; }
     nn_extra ex[2] = {{"opt_m", t->opt_m, t->m->n_params}, {"opt_v", t->opt_v, t->m->n_params}};
@@ -203,7 +203,7 @@ static int restore_state(const char *ck_txt, run_cfg *c, run_state *s, long long
         return -1;
     }
     json_t *wrap = json_pack("{s:O}", "training", cfg);
-    char *cfg_txt = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
+    char *cfg_txt = wrap ? nn_json_dumps(wrap, JSON_COMPACT) : NULL;
     json_decref(wrap);
     if (!cfg_txt) {
         json_decref(ck);
@@ -238,17 +238,24 @@ static int restore_state(const char *ck_txt, run_cfg *c, run_state *s, long long
 
 /* ---- outputs ----------------------------------------------------------------- */
 
+/* Best effort (the checkpoint is what matters), but never a truncated file
+ * under the final name: on a full disk the previous history.csv and
+ * curves.svg stay whole. Each is written to a temporary and renamed only
+ * when every byte made it. The caller's errno is kept. */
 static void write_history(const char *dir, const run_state *s)
 {
-    char path[4096];
+    char path[4096], tmp[4200];
+    int saved = errno;
     snprintf(path, sizeof path, "%s/history.csv", dir);
-    FILE *f = fopen(path, "w");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
     if (f) {
         fprintf(f, "epoch,loss,accuracy,val_accuracy,lr,seconds\n");
         for (int i = 0; i < s->n_hist; i++)
             fprintf(f, "%d,%.5f,%.5f,%.5f,%.6g,%.1f\n", (int)s->hist[i][0], s->hist[i][1],
                     s->hist[i][2], s->hist[i][3], s->hist[i][4], s->hist[i][5]);
-        fclose(f);
+        int bad = ferror(f);
+        if (fclose(f) || bad || rename(tmp, path)) unlink(tmp);
     }
     double acc[MAX_EPOCHS], val[MAX_EPOCHS], loss[MAX_EPOCHS];
     double lmax = 0.1;
@@ -263,7 +270,11 @@ static void write_history(const char *dir, const run_state *s)
                          {"validation accuracy", "#d62728", val, s->n_hist},
                          {"train loss (scaled to its max)", "#7f7f7f", loss, s->n_hist}};
     snprintf(path, sizeof path, "%s/curves.svg", dir);
-    svg_line_chart(path, "Training curves", "epoch", "accuracy", ser, 3, 0, 1);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (svg_line_chart(tmp, "Training curves", "epoch", "accuracy", ser, 3, 0, 1) ||
+        rename(tmp, path))
+        unlink(tmp);
+    errno = saved;
 }
 
 /* Every command that contributed to this model, oldest first: a resumed run
@@ -294,7 +305,7 @@ static char *meta_text(const run_cfg *c, const run_state *s, const nn_train_opts
         "epochs", s->epoch, "best_epoch", s->best_epoch, "val_accuracy", s->best_val,
         "date", date, "train_seconds", s->elapsed_s, "command", o->command ? o->command : "",
         "commands", commands, "config", cfg_json(c));
-    char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *txt = j ? nn_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     return txt;
 }
@@ -501,12 +512,14 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
     } else {
         rc = 0;
     }
-out:
+out:;
+    int saved = errno; /* the failing write's cause, for the caller (train.h) */
     json_decref(commands);
     free(order); free(aug); free(x); free(conf); free(ck_txt);
     ds_free(&tr); ds_free(&va);
     nn_trainer_free(t);
     nn_model_free(m);
     free(s);
+    errno = saved;
     return rc;
 }

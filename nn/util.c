@@ -1,6 +1,8 @@
 /* util.c - see util.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -53,4 +55,41 @@ int nn_fsync_dir(const char *path, int is_dir)
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed; /* sticky: Jansson may go on after a -1 (see util.h) */
+} dump_buf;
+
+static int dump_to_buf(const char *data, size_t size, void *ctx)
+{
+    dump_buf *b = ctx;
+    if (b->failed) return -1;
+    if (b->len + size + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + size + 1) cap *= 2;
+        char *n = realloc(b->buf, cap);
+        if (!n) {
+            b->failed = 1;
+            return -1;
+        }
+        b->buf = n;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, data, size);
+    b->len += size;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+char *nn_json_dumps(const json_t *j, size_t flags)
+{
+    dump_buf b = {NULL, 0, 0, 0};
+    if (!j || json_dump_callback(j, dump_to_buf, &b, flags) || b.failed || !b.buf) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
 }

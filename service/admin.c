@@ -1,5 +1,6 @@
 /* admin.c - the admin API's life cycle, authentication and model activation
  * (see admin_routes.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ void admin_fail(admin_response *out, int status, const char *code, const char *m
 int admin_activate_rc(admin_api *a, const char *version, char *err, size_t errlen)
 {
     char path[1400];
-    int rc = ADMIN_ACT_OK;
+    int rc = ADMIN_ACT_OK, saved = 0;
     if (!a->d.store || ms_file_path(a->d.store, version, path, sizeof path)) {
         snprintf(err, errlen, "no model version '%s' in the store", version);
         return ADMIN_ACT_NOT_FOUND;
@@ -38,6 +39,7 @@ int admin_activate_rc(admin_api *a, const char *version, char *err, size_t errle
     }
     if (ms_set_active(a->d.store, version, err, errlen)) {
         rc = ADMIN_ACT_IO;
+        saved = errno; /* a full or read-only store: the route answers 507 */
         goto out;
     }
     wp_set_model(a->d.pool, m);
@@ -46,6 +48,9 @@ int admin_activate_rc(admin_api *a, const char *version, char *err, size_t errle
 out:
     sm_unref(m);
     pthread_mutex_unlock(&a->swap_mu);
+    /* only an I/O failure has a cause for the caller to read (0 otherwise,
+     * so that a stale ENOSPC is not taken for one) */
+    errno = rc == ADMIN_ACT_IO ? saved : 0;
     return rc;
 }
 

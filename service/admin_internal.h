@@ -18,7 +18,8 @@ struct admin_api {
 
 enum { ADMIN_ACT_OK = 0, ADMIN_ACT_NOT_FOUND = -1, ADMIN_ACT_INVALID = -2, ADMIN_ACT_IO = -3 };
 
-/* admin_activate with the reason of a failure (ADMIN_ACT_*). */
+/* admin_activate with the reason of a failure (ADMIN_ACT_*); with
+ * ADMIN_ACT_IO, errno says why the manifest could not be written. */
 int admin_activate_rc(admin_api *a, const char *version, char *err, size_t errlen);
 
 /* Fills out with a JSON error. */

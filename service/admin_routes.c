@@ -2,12 +2,14 @@
  * admin_routes.h); /samples is in admin_samples.c. */
 #include "admin_routes.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin_internal.h"
+#include "fsutil.h"
 #include "json_response.h"
 #include "samples.h"
 #include "train_opts.h"
@@ -92,6 +94,14 @@ static void post_train(admin_api *a, const admin_request *q, admin_response *out
     case TJ_BAD: bad_field(out, "invalid_option", field, msg); return;
     case TJ_NOT_FOUND: admin_fail(out, 404, "job_not_found", msg); return;
     case TJ_CONFLICT: admin_fail(out, 409, "not_resumable", msg); return;
+    case TJ_STORAGE: {
+        /* the job's folder or record cannot be written: 507 when the disk
+         * is full or read-only, so that the client knows to retry later */
+        const char *code;
+        int status = fs_storage_status(errno, &code, NULL);
+        admin_fail(out, status, code, msg);
+        return;
+    }
     default: admin_fail(out, 500, "internal_error", msg); return;
     }
 }
@@ -149,7 +159,15 @@ static void activate_route(admin_api *a, const char *id, admin_response *out)
         return;
     }
     if (rc) {
-        admin_fail(out, 500, "storage_error", err);
+        /* the manifest could not be written: the previous version still
+         * serves and is still the one recorded; a full or read-only disk is
+         * the operator's to fix (507), anything else is ours (500) */
+        int e = errno;
+        const char *code, *hint;
+        int status = fs_storage_status(e, &code, &hint);
+        char msg[800];
+        snprintf(msg, sizeof msg, "%s%s%s", status == 507 ? hint : "", status == 507 ? "; " : "", err);
+        admin_fail(out, status, code, msg);
         return;
     }
     json_t *j = json_pack("{s:s,s:s?}", "active", id, "previous", prev[0] ? prev : NULL);

@@ -93,6 +93,10 @@ static int start(const svc_config *cfg, FILE *log, svc_model *model, ms_store *s
     int workers = cfg_effective_workers(&a->cfg);
     a->pool = wp_create(model, workers, a->cfg.queue_size, err, errlen);
     if (!a->pool) goto err;
+    const int precision = wp_set_precision(a->pool, a->cfg.precision);
+    if (precision != a->cfg.precision)
+        rlog_event(a->log, a->cfg.log_format, "warn",
+                   "precision int8 needs a CPU with AVX-512 VNNI: serving fp32");
     a->openapi = load_openapi(&a->openapi_len);
     if (!a->openapi)
         rlog_event(a->log, a->cfg.log_format, "warn",
@@ -114,8 +118,9 @@ static int start(const svc_config *cfg, FILE *log, svc_model *model, ms_store *s
         if (!a->admin_srv) goto err;
     }
     rlog_event(a->log, a->cfg.log_format, "info",
-               "serving model %s version %s (%s) with %d workers, queue %d", model->id,
-               model->version, a->cfg.model, workers, a->cfg.queue_size);
+               "serving model %s version %s (%s) with %d workers, queue %d, %s", model->id,
+               model->version, a->cfg.model, workers, a->cfg.queue_size,
+               nn_precision_name(precision));
     *out = a;
     return 0;
 err:

@@ -28,6 +28,9 @@ void cmd_eval_usage(FILE *f)
                 "with a .csv, only the rows of this Usage [every row]");
     help_option(f, "--tta MODE", "test-time augmentation: none, flip (mirrored image), crops (shifted by 3 px "
                 "four ways) or flip+crops (10 views) [none]");
+    help_option(f, "--precision fp32|int8",
+                "int8: 8-bit integer arithmetic with AVX-512 VNNI, faster, a few tenths of a "
+                "point less accurate; on a CPU without VNNI it runs fp32 and says so [fp32]");
     help_option(f, "--json", "print the results as JSON");
     help_option(f, "--threads N", "threads, 1 to 64 [number of cores]");
     help_option(f, "-h, --help", "print this help and exit");
@@ -41,7 +44,8 @@ static int is_dir(const char *p)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data = NULL, *usage_f = NULL, *tta = NULL, *threads_s = NULL;
+    const char *model_path = NULL, *data = NULL, *usage_f = NULL, *tta = NULL, *threads_s = NULL,
+               *precision_s = NULL;
     int json = 0, threads = omp_get_num_procs() > 64 ? 64 : omp_get_num_procs();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -52,6 +56,7 @@ int cmd_eval(int argc, char **argv)
                            : !strcmp(a, "--usage") ? &usage_f
                            : !strcmp(a, "--tta")   ? &tta
                            : !strcmp(a, "--threads") ? &threads_s
+                           : !strcmp(a, "--precision") ? &precision_s
                                                      : NULL;
         if (!dst) {
             fprintf(stderr, "emotiond eval: unknown option '%s' (see emotiond eval --help)\n", a);
@@ -70,6 +75,11 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "emotiond eval: --tta must be none, flip, crops or flip+crops\n");
         return 2;
     }
+    const int precision = precision_s ? nn_precision_parse(precision_s) : NN_PRECISION_FP32;
+    if (precision < 0) {
+        fprintf(stderr, "emotiond eval: --precision must be fp32 or int8\n");
+        return 2;
+    }
     if (threads_s) {
         char *end = NULL;
         long t = strtol(threads_s, &end, 10);
@@ -84,6 +94,9 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "emotiond eval: %s\n", err);
         return 1;
     }
+    if (nn_model_set_precision(m, (nn_precision)precision) != (nn_precision)precision)
+        fprintf(stderr, "emotiond eval: warning: int8 needs a CPU with AVX-512 VNNI; "
+                        "evaluating in fp32\n");
     if (nn_model_num_classes(m) != DS_NUM_CLASSES || nn_model_input_size(m) != DS_SIDE) {
         fprintf(stderr, "emotiond eval: the model is not a 7-class 48x48 FER model\n");
         goto out;
@@ -119,9 +132,10 @@ int cmd_eval(int argc, char **argv)
         f1[k] = prec[k] + rec[k] > 0 ? 2 * prec[k] * rec[k] / (prec[k] + rec[k]) : 0;
     }
     if (json) {
-        json_t *root = json_pack("{s:s,s:s,s:i,s:i,s:f,s:s}", "model", model_path, "data", data,
-                                 "images", ds.n, "skipped", ds.skipped, "accuracy", acc,
-                                 "tta", tta ? tta : "none");
+        json_t *root = json_pack("{s:s,s:s,s:i,s:i,s:f,s:s,s:s}", "model", model_path, "data",
+                                 data, "images", ds.n, "skipped", ds.skipped, "accuracy", acc,
+                                 "tta", tta ? tta : "none", "precision",
+                                 nn_precision_name(nn_model_precision(m)));
         json_t *cls = json_object(), *cm = json_array();
         for (int k = 0; k < K; k++) {
             json_object_set_new(cls, ds_class_names[k], json_pack("{s:f,s:f,s:f,s:i}",
@@ -136,8 +150,9 @@ int cmd_eval(int argc, char **argv)
         printf("\n");
         json_decref(root);
     } else {
-        printf("model %s\ndata %s: %d images (%d skipped)%s%s\n\n", model_path, data, ds.n, ds.skipped,
-               tta_flags ? ", TTA " : "", tta_flags ? nn_tta_name(tta_flags) : "");
+        printf("model %s\ndata %s: %d images (%d skipped)%s%s%s\n\n", model_path, data, ds.n,
+               ds.skipped, tta_flags ? ", TTA " : "", tta_flags ? nn_tta_name(tta_flags) : "",
+               nn_model_precision(m) == NN_PRECISION_INT8 ? ", int8" : "");
         printf("accuracy %.2f%%\n\n%-10s %9s %9s %9s %8s\n", 100 * acc, "class", "precision", "recall", "f1", "support");
         for (int k = 0; k < K; k++)
             printf("%-10s %9.4f %9.4f %9.4f %8d\n", ds_class_names[k], prec[k], rec[k], f1[k], support[k]);

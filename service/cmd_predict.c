@@ -36,6 +36,8 @@ void cmd_predict_usage(FILE *f)
     help_option(f, "--cascade FILE", "face detector cascade [" DEFAULT_CASCADE "]");
     help_option(f, "--max-faces N", "classify at most the N largest faces, 1 to 10000 [16]");
     help_option(f, "--tta MODE", "none, flip, crops or flip+crops (see emotiond eval --help) [none]");
+    help_option(f, "--precision fp32|int8", "int8: 8-bit arithmetic with AVX-512 VNNI, fp32 on "
+                "a CPU without it (see emotiond eval --help) [fp32]");
     help_option(f, "-h, --help", "print this help and exit");
 }
 
@@ -86,7 +88,8 @@ static int predict_photo(const char *name, const nn_model *m, nn_ws *ws, int tta
 int cmd_predict(int argc, char **argv)
 {
     const char *model_path = NULL, *cascade_path = NULL;
-    int tta = NN_TTA_NONE, n_img = 0, faces = F_AUTO, max_faces = 16;
+    int tta = NN_TTA_NONE, n_img = 0, faces = F_AUTO, max_faces = 16,
+        precision = NN_PRECISION_FP32;
     char **imgs = calloc(argc > 0 ? argc : 1, sizeof *imgs);
     if (!imgs) return 1;
     for (int i = 1; i < argc; i++) {
@@ -97,6 +100,11 @@ int cmd_predict(int argc, char **argv)
             const char *v = argv[++i];
             tta = nn_tta_parse(v);
             if (tta < 0) { fprintf(stderr, "emotiond predict: --tta must be none, flip, crops or flip+crops\n"); free(imgs); return 2; }
+            continue;
+        }
+        if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            precision = nn_precision_parse(argv[++i]);
+            if (precision < 0) { fprintf(stderr, "emotiond predict: --precision must be fp32 or int8\n"); free(imgs); return 2; }
             continue;
         }
         if (!strcmp(argv[i], "--faces") && i + 1 < argc) {
@@ -116,7 +124,7 @@ int cmd_predict(int argc, char **argv)
         }
         if (argv[i][0] == '-' && argv[i][1]) {
             static const char *const known[] = {"--model", "--cascade", "--tta", "--faces",
-                                                "--max-faces"};
+                                                "--max-faces", "--precision"};
             int is_known = 0;
             for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
                 is_known |= !strcmp(argv[i], known[k]);
@@ -144,6 +152,9 @@ int cmd_predict(int argc, char **argv)
         free(imgs);
         return 1;
     }
+    if (nn_model_set_precision(m, (nn_precision)precision) != (nn_precision)precision)
+        fprintf(stderr, "emotiond predict: warning: int8 needs a CPU with AVX-512 VNNI; "
+                        "predicting in fp32\n");
     if (faces != F_NONE &&
         fd_cascade_load(cascade_path ? cascade_path : DEFAULT_CASCADE, &cascade, err, sizeof err)) {
         /* Asked for explicitly, a missing detector is an error; by default

@@ -47,7 +47,16 @@ int cmd_serve(int argc, char **argv)
     }
     if (extra.print_config) {
         char *json = cfg_to_json(&cfg);
-        if (!json) return 1;
+        if (!json) {
+            const char *key = cfg_non_utf8_key(&cfg);
+            if (key)
+                fprintf(stderr, "emotiond serve: --print-config: the setting %s is not valid "
+                                "UTF-8, which a JSON config file cannot hold; it is accepted "
+                                "for serving, but give it as UTF-8 text to print it\n", key);
+            else
+                fprintf(stderr, "emotiond serve: --print-config: out of memory\n");
+            return 1;
+        }
         printf("%s\n", json);
         free(json);
         return 0;

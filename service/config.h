@@ -36,6 +36,7 @@ typedef struct {
     int log_requests;         /* one line per request */
     int tta;                  /* average with the mirrored face */
     int tta_crops;            /* average with four shifted crops */
+    int precision;            /* NN_PRECISION_* of the workers' models (int8: AVX-512 VNNI) */
     int cors_count;
     char cors_origins[CFG_MAX_ORIGINS][256]; /* "*" allows any origin */
     /* admin API (see service/admin_routes.h) */
@@ -93,6 +94,9 @@ int cfg_load(svc_config *c, int argc, char *const *argv, char *const *envp,
 /* The effective settings as a JSON object text (malloc'ed), in the config file
  * format, so that --print-config output can be used as a config file. */
 char *cfg_to_json(const svc_config *c);
+/* The first string setting that is not valid UTF-8 (which JSON, and so
+ * cfg_to_json, cannot hold), or NULL. */
+const char *cfg_non_utf8_key(const svc_config *c);
 
 /* The usage of `emotiond serve`: one option per setting, with its default. */
 void cfg_print_help(void *file);

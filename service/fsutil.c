@@ -52,10 +52,15 @@ int fs_write_atomic(const char *path, const void *data, size_t len, char *err, s
     if (rename(tmp, path)) goto err;
     fs_fsync_dir(path, 0); /* the rename itself */
     return 0;
-err:
-    if (err) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+err:;
+    /* errno is the caller's only way to tell a full disk from a read-only
+     * one (fs_storage_status): the clean-up below must not overwrite it
+     * (unlink of a temporary that open() could not create sets ENOENT) */
+    int saved = errno;
+    if (err) snprintf(err, errlen, "cannot write %s: %s", path, strerror(saved));
     if (fd >= 0) close(fd);
     unlink(tmp);
+    errno = saved;
     return -1;
 }
 
@@ -97,6 +102,24 @@ int fs_exists(const char *path)
 {
     struct stat st;
     return lstat(path, &st) == 0;
+}
+
+int fs_storage_status(int errnum, const char **code, const char **hint)
+{
+    const char *h = "the data could not be written";
+    int status = 500;
+    *code = "storage_error";
+    if (errnum == ENOSPC || errnum == EDQUOT) {
+        status = 507;
+        *code = "insufficient_storage";
+        h = "the disk is full (no space left on the device or quota exceeded): free some space and retry";
+    } else if (errnum == EROFS) {
+        status = 507;
+        *code = "storage_read_only";
+        h = "the file system is mounted read-only: remount it read-write and retry";
+    }
+    if (hint) *hint = h;
+    return status;
 }
 
 void fs_utc_now(char *out, size_t outlen)

@@ -1,5 +1,6 @@
 /* json_faces.c - {"faces": [...]} answers (see json_faces.h). */
 #include "json_faces.h"
+#include "util.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -68,7 +69,7 @@ char *jr_faces_json(const jr_faces *f)
                             json_pack("{s:i,s:i}", "width", f->width, "height", f->height)) ||
         json_object_set_new(root, "elapsed_ms", json_real(f->elapsed_ms)))
         goto err;
-    char *s = json_dumps(root, DUMP_FLAGS);
+    char *s = nn_json_dumps(root, DUMP_FLAGS); /* not json_dumps: see util.h */
     json_decref(root);
     return s;
 err:

@@ -1,5 +1,6 @@
 /* json_response.c - JSON bodies of the API (see json_response.h). */
 #include "json_response.h"
+#include "util.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ const char jr_oom_body[] =
 static char *dump(json_t *o)
 {
     if (!o) return NULL;
-    char *s = json_dumps(o, DUMP_FLAGS);
+    char *s = nn_json_dumps(o, DUMP_FLAGS); /* not json_dumps: see util.h */
     json_decref(o);
     return s;
 }

@@ -9,10 +9,12 @@
 
 #include "version.h"
 
-/* Every status the service answers (499: the client went away first); any
- * other is counted as status="other". */
+/* Every status the service answers (499: the client went away first; 507:
+ * the admin API's disk is full or read-only); any other is counted as
+ * status="other". */
 static const int status_codes[MET_NSTATUS - 1] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
-                                                  408, 409, 413, 415, 422, 499, 500, 501, 503};
+                                                  408, 409, 413, 415, 422, 499, 500, 501, 503,
+                                                  507};
 static const double bucket_le[MET_NBUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                    0.25,  0.5,    1,     2.5,  5,     10};
 /* Fixed label set: a client cannot grow the exposition with made-up reasons. */

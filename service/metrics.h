@@ -17,7 +17,7 @@
 
 #include "routes.h"
 
-#define MET_NSTATUS 19
+#define MET_NSTATUS 20
 #define MET_NBUCKETS 14
 #define MET_NREASONS 16
 

@@ -1,5 +1,6 @@
 /* model_store.c - see model_store.h. */
 #include "model_store.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -42,16 +43,18 @@ static int commit(ms_store *s, json_t *man, char *err, size_t errlen)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/%s", s->dir, MANIFEST);
-    char *txt = json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *txt = nn_json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!txt) {
         snprintf(err, errlen, "out of memory writing the manifest");
         json_decref(man);
         return -1;
     }
     int rc = fs_write_atomic(path, txt, strlen(txt), err, errlen);
+    int saved = errno; /* why it failed (ENOSPC, EROFS): callers answer 507 from it */
     free(txt);
     if (rc) {
         json_decref(man);
+        errno = saved;
         return -1;
     }
     json_decref(s->man);
@@ -225,7 +228,7 @@ static void apply_retention(ms_store *s, const char *fresh)
 int ms_add(ms_store *s, nn_model *m, const ms_add_info *info, char *id_out, size_t idlen,
            char *err, size_t errlen)
 {
-    int rc = -1;
+    int rc = -1, saved = 0;
     json_t *meta = NULL, *man = NULL;
     char *meta_txt = NULL;
     pthread_mutex_lock(&s->mu);
@@ -244,9 +247,16 @@ int ms_add(ms_store *s, nn_model *m, const ms_add_info *info, char *id_out, size
     }
     json_object_set_new(meta, "version", json_string(id));
     if (info->job) json_object_set_new(meta, "job", json_string(info->job));
-    meta_txt = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!meta_txt || nn_model_set_meta_json(m, meta_txt, err, errlen)) goto err;
-    if (nn_model_save(m, path, err, errlen)) goto err;
+    meta_txt = nn_json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!meta_txt || nn_model_set_meta_json(m, meta_txt, err, errlen)) {
+        if (!meta_txt) snprintf(err, errlen, "out of memory");
+        saved = ENOMEM;
+        goto err;
+    }
+    if (nn_model_save(m, path, err, errlen)) {
+        saved = errno; /* ENOSPC, EROFS...: nn_file_save keeps it */
+        goto err;
+    }
 
     man = json_deep_copy(s->man);
     json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s,s:s?,s:o,s:o,s:s,s:I}", "id", id, "file",
@@ -259,11 +269,14 @@ int ms_add(ms_store *s, nn_model *m, const ms_add_info *info, char *id_out, size
     if (!man || !v || json_array_append_new(json_object_get(man, "versions"), v) ||
         json_object_set_new(man, "next", json_integer(n + 1))) {
         snprintf(err, errlen, "out of memory");
+        if (!man) json_decref(v); /* else v was appended, or freed by the failed append */
         json_decref(man);
         unlink(path);
+        saved = ENOMEM;
         goto err;
     }
     if (commit(s, man, err, errlen)) {
+        saved = errno;
         unlink(path); /* not in the manifest: the sweep would remove it anyway */
         goto err;
     }
@@ -274,12 +287,13 @@ err:
     pthread_mutex_unlock(&s->mu);
     json_decref(meta);
     free(meta_txt);
+    if (rc) errno = saved;
     return rc;
 }
 
 int ms_set_active(ms_store *s, const char *id, char *err, size_t errlen)
 {
-    int rc = -1;
+    int rc = -1, saved = ENOENT;
     pthread_mutex_lock(&s->mu);
     if (!ms_valid_id(id) || !find_version(s->man, id, NULL)) {
         snprintf(err, errlen, "no model version '%s'", id);
@@ -289,11 +303,14 @@ int ms_set_active(ms_store *s, const char *id, char *err, size_t errlen)
     if (!man || json_object_set_new(man, "active", json_string(id))) {
         json_decref(man);
         snprintf(err, errlen, "out of memory");
+        saved = ENOMEM;
         goto out;
     }
     rc = commit(s, man, err, errlen);
+    saved = errno;
 out:
     pthread_mutex_unlock(&s->mu);
+    if (rc) errno = saved;
     return rc;
 }
 

@@ -41,11 +41,14 @@ int ms_active(ms_store *s, char *id, size_t idlen);
 int ms_file_path(ms_store *s, const char *id, char *path, size_t pathlen);
 
 /* Saves m as a new version (its metadata gets "version": the new id) and
- * records it; applies retention. The new id goes to id_out. */
+ * records it; applies retention. The new id goes to id_out. On failure the
+ * store is as before (no new file left) and errno says why (ENOSPC, EROFS,
+ * ENOMEM...), for fs_storage_status. */
 int ms_add(ms_store *s, nn_model *m, const ms_add_info *info, char *id_out, size_t idlen,
            char *err, size_t errlen);
 
-/* Records id as the active version, durably. */
+/* Records id as the active version, durably. On failure the previous
+ * manifest stands and errno says why (ENOENT: no such version). */
 int ms_set_active(ms_store *s, const char *id, char *err, size_t errlen);
 
 /* {"active": id|null, "keep": N, "versions": [...newest first]} (malloc'ed JSON). */

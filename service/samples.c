@@ -54,10 +54,27 @@ static int write_durable(const char *tmp, const char *final, const uint8_t *data
     fd = -1;
     if (rename(tmp, final)) goto err;
     return fs_fsync_dir(final, 0);
-err:
+err:;
+    /* the caller turns errno into the answer (507 for a full or read-only
+     * disk): keep it across the clean-up. The temporary goes, so a sample
+     * answered with an error leaves nothing behind, not even a partial
+     * file (the final name is only ever given to complete contents). */
+    int saved = errno;
     if (fd >= 0) close(fd);
     unlink(tmp);
+    errno = saved;
     return -1;
+}
+
+/* The answer for a failed write: 507 when the disk is full or read-only
+ * (the operator can fix it; the client can retry later), else 500. */
+static void fail_storage(sample_result *r, int errnum, const char *what)
+{
+    const char *code, *hint;
+    int status = fs_storage_status(errnum, &code, &hint);
+    char msg[sizeof r->message];
+    snprintf(msg, sizeof msg, "cannot %s: %s (%s)", what, hint, strerror(errnum));
+    fail(r, status, code, msg);
 }
 
 void samples_store(const char *data_dir, const uint8_t *img, size_t len, const char *label,
@@ -93,6 +110,14 @@ void samples_store(const char *data_dir, const uint8_t *img, size_t len, const c
             snprintf(path, sizeof path, "%s/feedback/%s/%s.%s", data_dir, ds_class_names[c], r->id,
                      e ? "jpg" : "png");
             if (fs_exists(path)) {
+                /* A 2xx promises the sample is durable. The first upload may
+                 * have been renamed in but not yet had its folder fsynced
+                 * (it failed, or is still running on another thread): do it
+                 * here, so a duplicate is never acknowledged earlier. */
+                if (fs_fsync_dir(path, 0)) {
+                    fail_storage(r, errno, "store the sample");
+                    return;
+                }
                 r->status = 200;
                 r->duplicate = 1;
                 snprintf(r->label, sizeof r->label, "%s", ds_class_names[c]);
@@ -102,14 +127,14 @@ void samples_store(const char *data_dir, const uint8_t *img, size_t len, const c
     }
     snprintf(dir, sizeof dir, "%s/feedback/%s", data_dir, ds_class_names[k]);
     if (fs_mkdir_p(dir)) {
-        fail(r, 500, "storage_error", "cannot create the feedback folder");
+        fail_storage(r, errno, "create the feedback folder");
         return;
     }
     /* per-thread temporary, hidden from the data loader (leading dot) */
     snprintf(tmp, sizeof tmp, "%s/.%s.%ld.tmp", dir, r->id, (long)syscall(SYS_gettid));
     snprintf(path, sizeof path, "%s/%s.%s", dir, r->id, ext);
     if (write_durable(tmp, path, img, len)) {
-        fail(r, 500, "storage_error", "cannot store the sample");
+        fail_storage(r, errno, "store the sample");
         return;
     }
     /* a newly created class folder must itself be durable in feedback/ */

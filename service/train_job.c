@@ -1,6 +1,7 @@
 /* train_job.c - job records, submit, cancel (see train_job.h); the job
  * thread itself is in train_run.c. */
 #include "train_job.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -39,15 +40,19 @@ void tj_set_state(tj_manager *m, const char *id, const char *state)
         json_object_set_new(r, "finished", json_string(now));
 }
 
-void tj_persist(tj_manager *m, const char *id)
+int tj_persist(tj_manager *m, const char *id)
 {
     char path[1200], err[256];
     snprintf(path, sizeof path, "%s/%s/job.json", m->jobs_dir, id);
-    char *txt = json_dumps(tj_record(m, id), JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    if (!txt || fs_write_atomic(path, txt, strlen(txt), err, sizeof err))
+    char *txt = nn_json_dumps(tj_record(m, id), JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    int rc = txt ? fs_write_atomic(path, txt, strlen(txt), err, sizeof err) : -1;
+    int saved = txt ? errno : ENOMEM;
+    if (rc)
         rlog_event(m->d.log, m->d.log_format, "error", "job %s: cannot save its record: %s", id,
                    txt ? err : "out of memory");
     free(txt);
+    errno = saved;
+    return rc;
 }
 
 static int is_active_state(const char *s)
@@ -196,7 +201,9 @@ static int start_thread(tj_manager *m, const char *id, json_t *opts, int resume)
 int tj_submit(tj_manager *m, json_t *opts, char *id_out, size_t idlen, char *field,
               size_t fl, char *msg, size_t ml)
 {
-    int rc = TJ_ERROR;
+    int rc = TJ_ERROR, saved = 0, created = 0;
+    json_t *before = NULL; /* a resumed job's record as it was, to put back */
+    char id[32], dir[1200];
     field[0] = msg[0] = '\0';
     pthread_mutex_lock(&m->mu);
     if (m->run && !m->run->done) {
@@ -207,7 +214,6 @@ int tj_submit(tj_manager *m, json_t *opts, char *id_out, size_t idlen, char *fie
         goto out;
     }
     const char *resume = json_string_value(json_object_get(opts, "resume"));
-    char id[32];
     int resuming = resume != NULL;
     if (resuming) {
         json_t *r = tj_valid_id(resume) ? tj_record(m, resume) : NULL;
@@ -226,10 +232,16 @@ int tj_submit(tj_manager *m, json_t *opts, char *id_out, size_t idlen, char *fie
             goto out;
         }
         snprintf(id, sizeof id, "%s", resume);
+        before = json_deep_copy(r);
+        if (!before) {
+            snprintf(msg, ml, "out of memory");
+            goto out;
+        }
         json_t *old = json_object_get(r, "options");
         merge_resume_opts(old, opts);
         json_object_set_new(r, "resumed", json_integer(json_integer_value(json_object_get(r, "resumed")) + 1));
         json_object_del(r, "error");
+        json_object_del(r, "error_code");
         json_object_del(r, "reason");
         json_object_del(r, "finished");
     } else {
@@ -238,26 +250,45 @@ int tj_submit(tj_manager *m, json_t *opts, char *id_out, size_t idlen, char *fie
             goto out;
         }
         snprintf(id, sizeof id, "j%04ld", m->next);
-        char dir[1200], now[32];
+        char now[32];
         snprintf(dir, sizeof dir, "%s/%s", m->jobs_dir, id);
         if (fs_mkdir_p(dir)) {
-            snprintf(msg, ml, "cannot create %s: %s", dir, strerror(errno));
+            saved = errno;
+            snprintf(msg, ml, "cannot create %s: %s", dir, strerror(saved));
+            rc = TJ_STORAGE;
             goto out;
         }
+        created = 1;
         fs_utc_now(now, sizeof now);
         json_t *r = json_pack("{s:s,s:s,s:s,s:O,s:i,s:{},s:[],s:n}", "id", id, "state", "queued",
                               "created", now, "options", opts, "resumed", 0, "progress",
                               "history", "model");
         if (!r || json_object_set_new(m->jobs, id, r)) {
             snprintf(msg, ml, "out of memory");
+            fs_rm_rf(dir);
             goto out;
         }
-        m->next++;
     }
-    snprintf(m->latest, sizeof m->latest, "%s", id);
     tj_set_state(m, id, "queued");
     json_object_del(tj_record(m, id), "finished");
-    tj_persist(m, id);
+    /* A 202 promises a job that a restart still knows (as interrupted, then
+     * resumable): without its record on disk (full or read-only store) the
+     * job is refused, and the in-memory state is put back as it was. */
+    if (tj_persist(m, id)) {
+        saved = errno;
+        const char *code, *hint;
+        fs_storage_status(saved, &code, &hint);
+        snprintf(msg, ml, "cannot save the record of training job %s: %s (%s)", id, hint,
+                 strerror(saved));
+        if (resuming) json_object_set_new(m->jobs, id, before);
+        else json_object_del(m->jobs, id);
+        before = NULL;
+        if (created) fs_rm_rf(dir); /* nothing in it: the record never landed */
+        rc = TJ_STORAGE;
+        goto out;
+    }
+    if (!resuming) m->next++;
+    snprintf(m->latest, sizeof m->latest, "%s", id);
     if (start_thread(m, id, json_object_get(tj_record(m, id), "options"), resuming)) {
         tj_set_state(m, id, "failed");
         json_object_set_new(tj_record(m, id), "error", json_string("cannot start the training thread"));
@@ -270,6 +301,8 @@ int tj_submit(tj_manager *m, json_t *opts, char *id_out, size_t idlen, char *fie
 out:
     pthread_mutex_unlock(&m->mu);
     json_decref(opts);
+    json_decref(before);
+    if (rc == TJ_STORAGE) errno = saved;
     return rc;
 }
 

@@ -42,7 +42,8 @@ typedef struct {
     void *ctx;
 } tj_deps;
 
-enum { TJ_OK = 0, TJ_BUSY = -1, TJ_BAD = -2, TJ_NOT_FOUND = -3, TJ_CONFLICT = -4, TJ_ERROR = -5 };
+enum { TJ_OK = 0, TJ_BUSY = -1, TJ_BAD = -2, TJ_NOT_FOUND = -3, TJ_CONFLICT = -4, TJ_ERROR = -5,
+       TJ_STORAGE = -6 };
 
 /* Loads the job records of the store; running ones become "interrupted". */
 tj_manager *tj_create(const tj_deps *d, char *err, size_t errlen);
@@ -56,7 +57,9 @@ void tj_destroy(tj_manager *m);
 /* Starts a job from validated options (see train_opts.h; opts is taken).
  * TJ_OK: id_out is the job. TJ_BUSY: id_out is the running job. TJ_BAD:
  * field/msg say why. TJ_NOT_FOUND / TJ_CONFLICT: the job to resume does not
- * exist / cannot be resumed (msg). */
+ * exist / cannot be resumed (msg). TJ_STORAGE: the job's folder or record
+ * could not be written (msg; errno says why, as ENOSPC or EROFS): the job
+ * is not accepted, and its record is as before. */
 int tj_submit(tj_manager *m, json_t *opts, char *id_out, size_t idlen, char *field,
               size_t fieldlen, char *msg, size_t msglen);
 

@@ -35,6 +35,8 @@ void *tj_thread(void *arg);
 /* Record helpers; call with m->mu held. */
 json_t *tj_record(tj_manager *m, const char *id);
 void tj_set_state(tj_manager *m, const char *id, const char *state);
-void tj_persist(tj_manager *m, const char *id);
+/* Writes the record of id (job.json); a failure is logged, and returned
+ * (-1, errno set) for the callers that must not go on without it. */
+int tj_persist(tj_manager *m, const char *id);
 
 #endif

@@ -16,6 +16,7 @@
 #include "train.h"
 #include "train_data.h"
 #include "train_job_internal.h"
+#include "util.h"
 
 /* Numeric option or NN_UNSET. */
 static double opt_num(json_t *o, const char *k)
@@ -63,6 +64,27 @@ static void finish(tj_run *r, const char *state, const char *key, const char *te
                "training job %s %s%s%s", r->id, state, text ? ": " : "", text ? text : "");
 }
 
+/* finish(r, "failed") for a write that failed with errnum: a full or
+ * read-only disk gets "error_code" (insufficient_storage, storage_read_only)
+ * and a hint beside the message, so that whoever polls the job knows to
+ * free space (or remount) and resume it; the previous checkpoint and model
+ * versions are intact (every file is written to a temporary and renamed). */
+static void finish_failed(tj_run *r, int errnum, const char *text)
+{
+    const char *code, *hint;
+    char msg[1400];
+    if (fs_storage_status(errnum, &code, &hint) != 507) {
+        finish(r, "failed", "error", text);
+        return;
+    }
+    snprintf(msg, sizeof msg, "%s; %s (POST /train {\"resume\": \"%s\"} continues the job)", text,
+             hint, r->id);
+    pthread_mutex_lock(&r->m->mu);
+    json_object_set_new(tj_record(r->m, r->id), "error_code", json_string(code));
+    pthread_mutex_unlock(&r->m->mu);
+    finish(r, "failed", "error", msg);
+}
+
 /* Validation accuracy of model on ds (NAN when it cannot run on it). */
 static double accuracy(const nn_model *model, const ds_dataset *ds, int threads)
 {
@@ -101,7 +123,13 @@ static void judge(tj_run *r, const char *run_dir, const char *data, int threads)
                  json_is_number(min) ? "min_accuracy" : "the active model's", need);
     ms_add_info info = {"training", r->id, pass || force ? "ready" : "rejected",
                         reason[0] ? reason : NULL, acc, base};
-    if (ms_add(m->d.store, model, &info, version, sizeof version, err, sizeof err)) goto fail;
+    if (ms_add(m->d.store, model, &info, version, sizeof version, err, sizeof err)) {
+        int e = errno; /* ms_add keeps the cause: ENOSPC, EROFS... */
+        char msg[700];
+        snprintf(msg, sizeof msg, "cannot save the new model version: %s", err);
+        finish_failed(r, e, msg);
+        goto out;
+    }
     pthread_mutex_lock(&m->mu);
     json_t *rec = tj_record(m, r->id);
     json_object_set_new(rec, "model", json_string(version));
@@ -113,7 +141,10 @@ static void judge(tj_run *r, const char *run_dir, const char *data, int threads)
         finish(r, "rejected", "reason", reason);
         goto out;
     }
-    if (m->d.activate(m->d.ctx, version, err, sizeof err)) goto fail;
+    if (m->d.activate(m->d.ctx, version, err, sizeof err)) {
+        finish_failed(r, errno, err); /* errno: the manifest write's cause (admin.c) */
+        goto out;
+    }
     pthread_mutex_lock(&m->mu);
     json_object_set_new(tj_record(m, r->id), "activated", json_true());
     pthread_mutex_unlock(&m->mu);
@@ -152,7 +183,7 @@ static int pick_start(tj_run *r, const char *job_dir, nn_train_opts *o, char *ar
         rc = nn_model_save(cur->nn, init_path, err, errlen);
         o->init_model = init_path;
     } else {
-        char *txt = json_is_object(arch) ? json_dumps(arch, JSON_COMPACT)
+        char *txt = json_is_object(arch) ? nn_json_dumps(arch, JSON_COMPACT)
                                          : strdup(nn_model_arch_json(cur->nn));
         snprintf(arch_path, 1400, "%s/arch.json", job_dir);
         rc = txt ? fs_write_atomic(arch_path, txt, strlen(txt), err, errlen) : -1;
@@ -226,7 +257,7 @@ void *tj_thread(void *arg)
     o.ctx = r;
     o.cancel = &r->cancel;
     int rc = nn_train_run(&o, err, sizeof err);
-    if (rc < 0) finish(r, "failed", "error", err);
+    if (rc < 0) finish_failed(r, errno, err); /* errno: see nn_train_run */
     else if (rc == 1 && r->user_cancel) finish(r, "cancelled", "reason", "cancelled by DELETE /train");
     else if (rc == 1)
         finish(r, "interrupted", "reason",

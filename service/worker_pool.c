@@ -25,6 +25,7 @@ typedef struct {
     nn_ws *ws;
     svc_model *info;  /* what model was copied from (referenced) */
     unsigned gen;     /* generation of info */
+    int precision;    /* NN_PRECISION_* asked of model */
 } worker;
 
 struct wp_pool {
@@ -39,6 +40,7 @@ struct wp_pool {
     unsigned long long done;
     svc_model *model; /* current master */
     unsigned gen;
+    int precision;    /* NN_PRECISION_* every worker's copy runs in */
     int nworkers;
     worker *workers;
 };
@@ -57,6 +59,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 static int worker_adopt(worker *w, svc_model *src)
 {
     nn_model *m = nn_model_clone(src->nn);
+    if (m) nn_model_set_precision(m, (nn_precision)w->precision);
     nn_ws *ws = m ? nn_ws_create(m, 2) : NULL;
     if (!m || !ws) {
         if (m) nn_model_free(m);
@@ -94,8 +97,14 @@ static void *worker_main(void *arg)
             latest = sm_ref(p->model);
             w->gen = p->gen;
         }
+        const int precision = p->precision;
         pthread_mutex_unlock(&p->mu);
 
+        /* the copy is the worker's own: no lock (the plan follows it) */
+        if (precision != w->precision) {
+            w->precision = precision;
+            nn_model_set_precision(w->model, (nn_precision)precision);
+        }
         /* Swap between jobs: if the copy fails (out of memory) the worker
          * keeps serving the model it has. */
         if (latest) {
@@ -179,6 +188,15 @@ void wp_set_model(wp_pool *p, svc_model *model)
     p->gen++;
     pthread_mutex_unlock(&p->mu);
     sm_unref(old); /* workers hold their own references to what they copied */
+}
+
+int wp_set_precision(wp_pool *p, int precision)
+{
+    pthread_mutex_lock(&p->mu);
+    p->precision = precision;
+    pthread_mutex_unlock(&p->mu);
+    return precision == NN_PRECISION_INT8 && nn_int8_supported() ? NN_PRECISION_INT8
+                                                                   : NN_PRECISION_FP32;
 }
 
 svc_model *wp_get_model(wp_pool *p)

@@ -46,6 +46,12 @@ int wp_submit(wp_pool *p, wp_run_fn run, wp_cancel_fn cancel, void *arg);
  * worker uses it. */
 void wp_set_model(wp_pool *p, svc_model *model);
 
+/* The arithmetic of the workers' model copies (NN_PRECISION_*, nn.h), from
+ * each worker's next job on, for every model published later too. Returns
+ * the precision in effect: FP32 when INT8 is asked on a CPU without AVX-512
+ * VNNI. The pool starts in FP32. */
+int wp_set_precision(wp_pool *p, int precision);
+
 /* The current model, with a reference the caller drops with sm_unref. */
 svc_model *wp_get_model(wp_pool *p);
 

@@ -91,9 +91,9 @@ static const char *const train_opts[] = {
     "--warmup-epochs", "--min-lr", "--flip", "--shift", "--rotate", "--scale", "--erase",
     "--patience", "--seed", "--threads", "--max-train", "--tta-val", "--help", NULL};
 static const char *const eval_opts[] = {"--model", "--data", "--usage", "--tta", "--json",
-                                        "--threads", "--help", NULL};
+                                        "--threads", "--precision", "--help", NULL};
 static const char *const predict_opts[] = {"--model", "--faces", "--cascade", "--max-faces",
-                                           "--tta", "--help", NULL};
+                                           "--tta", "--precision", "--help", NULL};
 static const char *const card_opts[] = {"--model", "--data", "--run", "--out", "--help", NULL};
 static const char *const only_help[] = {"--help", NULL};
 static const char *const serve_extra[] = {"--config", "--print-config", "--print-config-table",

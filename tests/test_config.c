@@ -157,6 +157,20 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* A string setting that is not UTF-8 cannot be printed as JSON: the key is named. */
+START_TEST(test_non_utf8_setting_named)
+{
+    char *argv[] = {"serve", "--model", "models/caf\xe9.emod", NULL};
+    svc_config c;
+    char err[256] = "";
+    ck_assert_int_eq(cfg_load(&c, 3, argv, NULL, NULL, err, sizeof err), 0);
+    ck_assert_ptr_null(cfg_to_json(&c));
+    ck_assert_str_eq(cfg_non_utf8_key(&c), "model");
+    cfg_defaults(&c);
+    ck_assert_ptr_null(cfg_non_utf8_key(&c));
+}
+END_TEST
+
 /* --print-config output is itself a valid config file giving the same settings. */
 START_TEST(test_print_config_roundtrip)
 {
@@ -196,6 +210,7 @@ int main(void)
     tcase_add_test(tc, test_flag_forms);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_print_config_roundtrip);
+    tcase_add_test(tc, test_non_utf8_setting_named);
     tcase_add_test(tc, test_shipped_config);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -245,6 +245,9 @@ START_TEST(test_bad_architectures)
         "{\"name\":\"x\",\"layers\":[{\"type\":\"conv\",\"filters\":0}]}",
         "{\"name\":\"x\",\"layers\":[{\"type\":\"conv\",\"filters\":4,\"padding\":\"full\"}]}",
         "{\"name\":\"x\",\"layers\":[{\"type\":\"dropout\",\"rate\":1.5}]}",
+        /* 4.3e9 parameters: refused before anything is allocated */
+        "{\"name\":\"x\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":65536},"
+        "{\"type\":\"dense\",\"units\":65536},{\"type\":\"dense\",\"units\":7}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
