@@ -195,7 +195,7 @@ soak-valgrind: deps
 	@$(BUILD)/bench/make_model tests/soak/tiny_arch.json $(BUILD)/soak-tiny.emod
 	@SOAK_MODEL=$(BUILD)/soak-tiny.emod BUILD=$(BUILD) tests/soak/soak.sh --valgrind
 _soak-bins: $(BUILD)/emotiond $(BUILD)/tests/soak/loadgen
-$(BUILD)/tests/soak/loadgen: $(BUILD)/tests/soak/loadgen.o
+$(BUILD)/tests/soak/loadgen: $(BUILD)/tests/soak/loadgen.o $(BUILD)/libservice.a $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 BENCH_SRC := $(sort $(wildcard bench/*.c))

@@ -36,6 +36,8 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
+#include "base64.h"
+
 #define MAX_STATUS 600
 #define IO_TIMEOUT_S 60
 
@@ -126,23 +128,6 @@ out:
     return out;
 }
 
-static char *base64(const unsigned char *in, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out) return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
-                     (i + 2 < n ? in[i + 2] : 0);
-        *o++ = tab[v >> 18 & 63];
-        *o++ = tab[v >> 12 & 63];
-        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? tab[v & 63] : '=';
-    }
-    *o = 0;
-    return out;
-}
-
 /* ---- building the requests ------------------------------------------------- */
 
 static int set_request(kind *k, const char *path, const char *method, const char *ctype,
@@ -173,7 +158,7 @@ static int build_requests(size_t max_body)
     size_t png_len = 0, jpg_len = 0;
     unsigned char *png = encode_png(48, 48, &png_len);
     unsigned char *jpg = encode_jpeg(640, 480, &jpg_len);
-    char *b64 = png ? base64(png, png_len) : NULL, *buf = NULL;
+    char *b64 = png ? b64_encode(png, png_len) : NULL, *buf = NULL;
     int rc = -1;
     if (!png || !jpg || !b64) goto out;
     if (jpg_len >= max_body) {
