@@ -2,6 +2,7 @@
  *
  *   build/bench/bench_nn [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
  *   build/bench/bench_nn --workers N [--precision fp32|int8] [--quick] [...] ARCH.json|MODEL.emod
+ *   build/bench/bench_nn --batches 1,8,32 [--precision fp32|int8] [--quick] [...] ARCH.json|MODEL.emod
  *
  * Prints "key value" lines (lines starting with '#' are comments) that
  * bench/run.sh turns into a table next to bench/torch_bench.py's figures:
@@ -21,6 +22,13 @@
  * thread, as the service's worker pool runs them. With --workers the model
  * may also be a model file (anything not ending in .json), e.g. the one
  * being served. --precision int8 runs them in int8.
+ *
+ * --batches LIST prints only images/s and ms per call of nn_predict_u8 on
+ * batches of each size in LIST (comma-separated, 1 to 1024), 1 thread, at
+ * --precision (bench/scaling.sh's batch table): infer_bB_img_s_t1 and
+ * infer_bB_latency_ms_t1 (median call, wall clock), infer_bB_cpu_img_s_t1
+ * (from the thread's CPU time: what other load on the machine does not
+ * change). The model may be a model file here too.
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it is loaded.
  * The environment may force Haswell kernels (half speed on AVX-512), so
@@ -47,6 +55,7 @@
 
 #define TRAIN_BATCH 64
 #define INFER_BATCH 64
+#define MAX_BATCHES 16
 #define UNSET_NOTE "EMOTIOND_BENCH_UNSET"
 #define KEEP_ENV "EMOTIOND_BENCH_KEEP_OPENBLAS_ENV"
 #define MALLOC_ENV "EMOTIOND_BENCH_DEFAULT_MALLOC"
@@ -63,7 +72,9 @@ typedef struct {
     int keep_env;
     int default_malloc; /* leave glibc malloc's mmap threshold alone */
     int workers;        /* > 0: only the engine-alone figures for 1..workers threads */
-    int precision;      /* --workers: NN_PRECISION_* of the workers' models */
+    int precision;      /* --workers, --batches: NN_PRECISION_* of the model */
+    int batches[MAX_BATCHES]; /* --batches: the batch sizes, n_batches of them */
+    int n_batches;
     double min_seconds; /* per measurement */
 } options;
 
@@ -385,6 +396,20 @@ static int parse_args(int argc, char **argv, options *o)
                 return -1;
             o->workers = (int)n;
         }
+        else if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {
+            const char *p = argv[++i];
+            while (*p) {
+                char *end = NULL;
+                long b = strtol(p, &end, 10);
+                if (end == p || b < 1 || b > 1024 || o->n_batches == MAX_BATCHES ||
+                    (*end && *end != ','))
+                    return -1;
+                o->batches[o->n_batches++] = (int)b;
+                p = *end ? end + 1 : end;
+            }
+            if (!o->n_batches)
+                return -1;
+        }
         else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
             if ((o->precision = nn_precision_parse(argv[++i])) < 0)
                 return -1;
@@ -403,8 +428,10 @@ static int parse_args(int argc, char **argv, options *o)
     if (!o->arch_path)
         return -1;
     size_t len = strlen(o->arch_path);
-    /* a model file instead of an architecture only for --workers */
-    return o->workers || (len >= 5 && strcmp(o->arch_path + len - 5, ".json") == 0) ? 0 : -1;
+    if (o->workers && o->n_batches)
+        return -1;
+    /* a model file instead of an architecture only for --workers and --batches */
+    return o->workers || o->n_batches || (len >= 5 && strcmp(o->arch_path + len - 5, ".json") == 0) ? 0 : -1;
 }
 
 static void print_rate(const char *key, double v, const char *fmt)
@@ -631,6 +658,34 @@ static int bench_workers(const nn_model *m, const options *o)
     return rc;
 }
 
+/* --batches: images/s of nn_predict_u8 at each batch size, 1 thread. */
+static int bench_batches(nn_model *m, const options *o)
+{
+    printf("params %zu\n", nn_model_num_params(m));
+    printf("flops_per_image %.0f\n", nn_model_flops(m));
+    printf("precision %s\n", nn_precision_name(nn_model_precision(m)));
+    printf("threads 1\n");
+    const int precision = nn_model_precision(m);
+    for (int i = 0; i < o->n_batches; i++) {
+        const int b = o->batches[i];
+        double wall = -1, cpu = -1;
+        char key[64];
+        /* time_precision sets the precision back to fp32 when it is done */
+        if (time_precision(m, precision, b, o->min_seconds, &wall, &cpu) != 0) {
+            fprintf(stderr, "bench_nn: nn_predict_u8 failed at batch %d\n", b);
+            return -1;
+        }
+        snprintf(key, sizeof key, "infer_b%d_img_s_t1", b);
+        print_rate(key, b / wall, "%.1f");
+        snprintf(key, sizeof key, "infer_b%d_latency_ms_t1", b);
+        print_rate(key, wall * 1e3, "%.3f");
+        snprintf(key, sizeof key, "infer_b%d_cpu_img_s_t1", b);
+        print_rate(key, b / cpu, "%.1f");
+        fflush(stdout);
+    }
+    return 0;
+}
+
 static void bench_sgemm(const options *o, double *sq1, double *sq2)
 {
     /* 1024^3, and the im2col GEMM of a 4x4 64->64 conv on 48x48 (one image). */
@@ -680,8 +735,9 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: %s [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json\n"
                 "       %s --workers N [--precision fp32|int8] [--quick] [...] "
-                "ARCH.json|MODEL.emod\n", argv[0],
-                argv[0]);
+                "ARCH.json|MODEL.emod\n"
+                "       %s --batches 1,8,... [--precision fp32|int8] [--quick] [...] "
+                "ARCH.json|MODEL.emod\n", argv[0], argv[0], argv[0]);
         return 2;
     }
     maybe_reexec(argv, &o);
@@ -694,7 +750,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_nn: %s: %s\n", o.arch_path, err);
         return 1;
     }
-    printf("# bench_nn: C engine, %s%s%s\n", o.arch_path, o.workers ? " (engine alone, workers)" : "",
+    printf("# bench_nn: C engine, %s%s%s\n", o.arch_path,
+           o.workers ? " (engine alone, workers)" : o.n_batches ? " (batch sizes)" : "",
            o.quick ? " (quick)" : "");
     printf("impl c\n");
     printf("arch %s\n", nn_model_arch_name(m));
@@ -705,6 +762,13 @@ int main(int argc, char **argv)
         if (nn_model_set_precision(m, (nn_precision)o.precision) != (nn_precision)o.precision)
             printf("# NOTE: int8 needs AVX-512 VNNI: the workers run fp32\n");
         int rc = bench_workers(m, &o);
+        nn_model_free(m);
+        return rc == 0 ? 0 : 1;
+    }
+    if (o.n_batches) {
+        if (nn_model_set_precision(m, (nn_precision)o.precision) != (nn_precision)o.precision)
+            printf("# NOTE: int8 needs AVX-512 VNNI: running fp32\n");
+        int rc = bench_batches(m, &o);
         nn_model_free(m);
         return rc == 0 ? 0 : 1;
     }

@@ -4,7 +4,8 @@
 --       http://127.0.0.1:PORT/predict
 --
 -- The body is read once per wrk thread when the script loads (WRK_PNG, default
--- build/bench/face48.png). At the end it prints "key value" lines that
+-- build/bench/face48.png; any file, e.g. a JPEG, with WRK_CONTENT_TYPE set to
+-- its type, default image/png). At the end it prints "key value" lines that
 -- bench/service.sh reads: requests/s, latency p50/p90/p99/max in ms, and the
 -- error counts (status = answers with an HTTP status above 399).
 
@@ -13,7 +14,7 @@ local f = assert(io.open(path, "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
-wrk.headers["Content-Type"] = "image/png"
+wrk.headers["Content-Type"] = os.getenv("WRK_CONTENT_TYPE") or "image/png"
 
 function done(summary, latency, requests)
    local s = summary.duration / 1e6

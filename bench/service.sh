@@ -2,7 +2,9 @@
 # bench/service.sh - POST /predict of emotiond against a Flask + PyTorch service
 # and against the engine alone, with wrk on loopback.
 #
-#   bench/service.sh [--quick] [--keep-openblas-env] [--default-malloc] [--model FILE] [ARCH]
+#   bench/service.sh [--quick] [--keep-openblas-env] [--default-malloc] [--no-uploads]
+#                    [--model FILE] [ARCH]
+#   PRECISION=int8 bench/service.sh --model models/default.emod
 #
 # Serves one model (--model FILE, else config/arch/ARCH.json, default vgg,
 # with random weights from $BUILD/bench/make_model) with `emotiond serve
@@ -12,10 +14,16 @@
 # $DURATION s. Also runs `bench_nn --workers $WORKERS` (engine alone). Prints
 # a markdown table; raw output in $BUILD/bench/results/service.*. Both servers
 # get the same OpenBLAS/malloc environment as bench_nn and torch_bench.py (see
-# bench/README.md) and are always stopped at exit. Never fails on timing;
-# exits non-zero only when a tool is missing or emotiond cannot be started.
+# bench/README.md) and are always stopped at exit. PRECISION (fp32 or int8,
+# default fp32) is what emotiond serves and bench_nn runs; the Flask side is
+# always PyTorch fp32. Then bench/uploads.sh (large uploads; --no-uploads
+# skips it). Never fails on timing; exits non-zero only when a tool is
+# missing or emotiond cannot be started.
 set -u
 cd "$(dirname "$0")/.." || exit 1
+PROG=service.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 WRK=${WRK:-wrk}
@@ -23,17 +31,20 @@ OUT=$BUILD/bench/results
 WORKERS=${WORKERS:-2}
 WRK_THREADS=${WRK_THREADS:-1}       # wrk shares the machine's cores with the server
 LOG_REQUESTS=${SERVICE_LOG_REQUESTS:-false}  # gunicorn logs no requests either
+PRECISION=${PRECISION:-fp32}        # emotiond and bench_nn; Flask stays PyTorch fp32
+check_precision "$PRECISION"
 
-quick=0; keep_env=0; default_malloc=0; model=""; arch=""; opts=()
+quick=0; keep_env=0; default_malloc=0; uploads=1; model=""; arch=""; opts=()
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; opts+=("$1") ;;
     --keep-openblas-env) keep_env=1; opts+=("$1") ;;
     --default-malloc) default_malloc=1; opts+=("$1") ;;
+    --no-uploads) uploads=0 ;;
     --model) [ $# -ge 2 ] || { echo "service.sh: --model needs a file" >&2; exit 2; }
              model=$2; shift ;;
     --model=*) model=${1#--model=} ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "service.sh: unknown option $1" >&2; exit 2 ;;
     *) [ -z "$arch" ] || { echo "service.sh: one architecture at a time" >&2; exit 2; }
        arch=$1 ;;
@@ -51,84 +62,13 @@ fi
 CONNS=${CONNS:-1 16 64}
 START_TIMEOUT=${START_TIMEOUT:-120}  # seconds; torch start-up is slow on a busy machine
 
-# ---- helpers ------------------------------------------------------------------
+# ---- helpers (the rest are in bench/lib.sh) -----------------------------------------
 
-# value KEY FILE: the value of "KEY value" in FILE, or empty.
-value() { [ -f "$2" ] && awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
-or_na() { if [ -n "${1:-}" ]; then printf '%s' "$1"; else printf 'n/a'; fi; }
-# ratio A B: A/B with 2 decimals, n/a when either is missing or zero.
-ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a == "" || b == "" || a == "nan" || b == "nan" || a + 0 == 0 || b + 0 == 0) print "n/a";
-    else printf "%.2f\n", a / b }'
-}
 # overhead SERVICE ENGINE: (1 - service/engine) in %, n/a when missing.
 overhead() {
   awk -v s="$1" -v e="$2" 'BEGIN {
     if (s == "" || e == "" || e == "nan" || e + 0 == 0) print "n/a";
     else printf "%.1f%%\n", 100 * (1 - s / e) }'
-}
-mb() { [ -n "${1:-}" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-put() { echo "$2 $3" >> "$1"; }
-
-# Every process this script starts, with a word its command line must still
-# contain before it is signalled (so a reused PID is never hit).
-STARTED_PIDS=(); STARTED_TAGS=()
-remember() { STARTED_PIDS+=("$1"); STARTED_TAGS+=("$2"); }
-ours() {  # ours PID TAG: PID is alive and still the process we started
-  { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null | grep -qF -- "$2"
-}
-signal_ours() {  # signal_ours SIG: send SIG to every remembered live process
-  local i
-  for i in "${!STARTED_PIDS[@]}"; do
-    ours "${STARTED_PIDS[$i]}" "${STARTED_TAGS[$i]}" && kill "-$1" "${STARTED_PIDS[$i]}" 2>/dev/null
-  done
-}
-any_alive() {
-  local i
-  for i in "${!STARTED_PIDS[@]}"; do
-    ours "${STARTED_PIDS[$i]}" "${STARTED_TAGS[$i]}" && return 0
-  done
-  return 1
-}
-# stop_all: SIGTERM (emotiond drains, gunicorn stops its workers), then SIGKILL
-# whatever is still running after 15 s.
-stop_all() {
-  local i
-  [ ${#STARTED_PIDS[@]} -gt 0 ] || return 0
-  signal_ours TERM
-  for i in $(seq 150); do any_alive || break; sleep 0.1; done
-  if any_alive; then
-    echo "service.sh: a server did not stop on SIGTERM; killing it" >&2
-    signal_ours KILL
-  fi
-  wait 2>/dev/null
-  STARTED_PIDS=(); STARTED_TAGS=()
-}
-trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-# rss_kb PID...: sum of VmRSS (kB) of the live processes given.
-rss_kb() {
-  local p sum=0 v
-  for p in "$@"; do
-    v=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null)
-    sum=$((sum + ${v:-0}))
-  done
-  echo "$sum"
-}
-
-# wait_for_log FILE REGEX PID SECONDS: until FILE has a line matching REGEX
-# (0), PID exits or time runs out (1).
-wait_for_log() {
-  local i
-  for i in $(seq $(( $4 * 10 ))); do
-    grep -Eq "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
 }
 
 # ---- measuring one server ----------------------------------------------------------
@@ -138,35 +78,25 @@ wait_for_log() {
 # Results as "key value" lines in $OUT/service.NAME.txt.
 measure() {
   local name=$1 port=$2; shift 2
-  local pids=("$@") res=$OUT/service.$name.txt url="http://127.0.0.1:$port/predict" c t peak r
+  local pids=("$@") res=$OUT/service.$name.txt url="http://127.0.0.1:$port/predict" c peak k v wf
   curl -s -m 30 -X POST -H 'Content-Type: image/png' --data-binary "@$PNG" "$url" \
     > "$OUT/service.$name.response.json" || echo "service.sh: $name: first request failed" >&2
   sleep 0.5
   put "$res" rss_idle_kb "$(rss_kb "${pids[@]}")"
-  WRK_PNG=$PNG "$WRK" -t1 -c16 -d"${WARMUP}s" --timeout 10s -s bench/post_png.lua "$url" \
-    > "$OUT/service.$name.warmup.txt" 2>&1
+  run_wrk "$OUT/service.$name.warmup.txt" "$PNG" image/png 16 "$WARMUP" "$url"
   peak=0
   for c in $CONNS; do
-    t=$WRK_THREADS; [ "$t" -le "$c" ] || t=$c
-    echo "== $name: wrk -t$t -c$c -d${DURATION}s POST /predict"
-    WRK_PNG=$PNG "$WRK" -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s -s bench/post_png.lua \
-      "$url" > "$OUT/service.$name.c$c.txt" 2>&1 &
-    local wrk_pid=$!
-    remember "$wrk_pid" post_png.lua
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-      r=$(rss_kb "${pids[@]}"); [ "$r" -le "$peak" ] || peak=$r
-      sleep 0.25
-    done
-    wait "$wrk_pid" 2>/dev/null || echo "service.sh: wrk failed at $c connections (see $OUT/service.$name.c$c.txt)" >&2
-    local n=0 v wf=$OUT/service.$name.c$c.txt
+    wf=$OUT/service.$name.c$c.txt
+    echo "== $name: wrk -c$c -d${DURATION}s POST /predict"
+    run_wrk "$wf" "$PNG" image/png "$c" "$DURATION" "$url" "${pids[@]}"
+    [ "$RUN_WRK_RSS_PEAK_KB" -le "$peak" ] || peak=$RUN_WRK_RSS_PEAK_KB
     for k in req_s ok_req_s p50_ms p99_ms errors_connect errors_read errors_write \
              errors_status errors_timeout; do
       v=$(value "wrk_$k" "$wf")
       put "$res" "c${c}_$k" "$v"
-      case $k in errors_*) n=$((n + ${v:-0})) ;; esac
     done
     echo "   $(or_na "$(value wrk_req_s "$wf")") req/s, p50 $(or_na "$(value wrk_p50_ms "$wf")") ms," \
-         "p99 $(or_na "$(value wrk_p99_ms "$wf")") ms, $n failed requests"
+         "p99 $(or_na "$(value wrk_p99_ms "$wf")") ms, $(wrk_errors "$wf") failed requests"
   done
   put "$res" rss_load_kb "$peak"
 }
@@ -202,16 +132,7 @@ elif [ ! -r "$model" ]; then
 fi
 # One 48x48 8-bit grayscale PNG (a smooth pattern plus noise, ~2 KB), what a
 # client sends after cropping a face.
-if ! "$PYTHON" - "$PNG" <<'EOF'
-import sys
-import numpy as np
-from PIL import Image
-y, x = np.mgrid[0:48, 0:48]
-noise = np.random.default_rng(48).normal(0, 12, (48, 48))
-img = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 7.0) + noise
-Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "L").save(sys.argv[1])
-EOF
-then
+if ! "$PYTHON" bench/make_image.py "$PNG" 48x48 > /dev/null; then
   echo "service.sh: cannot write the test PNG (needs $PYTHON with numpy and PIL)" >&2
   exit 1
 fi
@@ -219,87 +140,38 @@ fi
 # ---- the engine alone (bench_nn fixes its own environment, as in run.sh) ---------
 
 ef=$OUT/service.engine.txt
-echo "== engine alone: bench_nn --workers $WORKERS $model"
-"$BUILD/bench/bench_nn" "${opts[@]}" --workers "$WORKERS" "$model" | tee "$ef" ||
+echo "== engine alone: bench_nn --workers $WORKERS --precision $PRECISION $model"
+"$BUILD/bench/bench_nn" "${opts[@]}" --workers "$WORKERS" --precision "$PRECISION" "$model" | tee "$ef" ||
   echo "service.sh: bench_nn --workers failed (engine columns n/a)" >&2
 
 # ---- the servers' environment: exactly what bench_nn and torch_bench.py do ----------
 
 env_file=$OUT/service.env.txt
-unset_note=""
-if [ $keep_env = 0 ]; then
-  for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
-    if [ -n "${!v+x}" ]; then
-      unset_note="${unset_note:+$unset_note,}$v=${!v}"
-      unset "$v"
-    fi
-  done
-fi
-kept_note=""
-for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
-  [ -z "${!v+x}" ] || kept_note="${kept_note:+$kept_note,}$v=${!v}"
-done
-if [ -n "$kept_note" ]; then
-  echo "# NOTE: OpenBLAS environment kept as is ($kept_note) for both servers" | tee -a "$env_file"
-  put "$env_file" openblas_env "kept:$kept_note"
-elif [ -n "$unset_note" ]; then
-  echo "# NOTE: unset $unset_note for both servers (--keep-openblas-env or" \
-       "EMOTIOND_BENCH_KEEP_OPENBLAS_ENV=1 keeps them)" | tee -a "$env_file"
-  put "$env_file" openblas_env "unset:$unset_note"
-else
-  put "$env_file" openblas_env default
-fi
-if [ $default_malloc = 0 ]; then
-  export MALLOC_MMAP_MAX_=${MALLOC_MMAP_MAX_:-0}
-  export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-4000000000}
-fi
-malloc_note=""
-for v in MALLOC_MMAP_MAX_ MALLOC_TRIM_THRESHOLD_; do
-  [ -z "${!v+x}" ] || malloc_note="${malloc_note:+$malloc_note,}$v=${!v}"
-done
-if [ -n "$malloc_note" ]; then
-  echo "# NOTE: glibc malloc tuned for both servers ($malloc_note; --default-malloc or" \
-       "EMOTIOND_BENCH_DEFAULT_MALLOC=1 disables)" | tee -a "$env_file"
-fi
-put "$env_file" malloc_env "$(or_na "$malloc_note")"
-put "$env_file" loadavg_1min "$(cut -d' ' -f1 /proc/loadavg)"
-put "$env_file" cpus_online "$(getconf _NPROCESSORS_ONLN)"
-
-# environ_of PID: the OPENBLAS_* variables the running server really has.
-environ_of() {
-  local e
-  e=$({ tr '\0' '\n' < "/proc/$1/environ"; } 2>/dev/null | grep '^OPENBLAS_\(CORETYPE\|L2_SIZE\)=' |
-      paste -sd, -)
-  echo "${e:-none}"
-}
+server_env "$env_file" "$keep_env" "$default_malloc"
 
 # ---- emotiond -------------------------------------------------------------------------
 
 cf=$OUT/service.emotiond.txt
 clog=$OUT/service.emotiond.log
-echo "== emotiond serve --workers $WORKERS --tta false"
-# --tta false: the Flask side runs one forward pass per image, so must we
-"$BUILD/emotiond" serve --host 127.0.0.1 --port 0 --model "$model" --workers "$WORKERS" \
-  --tta false --log-requests "$LOG_REQUESTS" --shutdown-grace 5 2> "$clog" &
-cpid=$!
+echo "== emotiond serve --workers $WORKERS --tta false --precision $PRECISION"
 status=1  # until emotiond has been measured
-remember "$cpid" "serve --host 127.0.0.1 --port 0"
-if wait_for_log "$clog" 'ready on port [0-9]+' "$cpid" "$START_TIMEOUT"; then
-  cport=$(sed -n 's/.*ready on port \([0-9][0-9]*\).*/\1/p' "$clog" | head -n1)
+put "$cf" precision "$PRECISION"
+# --tta false: the Flask side runs one forward pass per image, so must we
+if start_emotiond "$clog" --model "$model" --workers "$WORKERS" --tta false \
+     --precision "$PRECISION" --log-requests "$LOG_REQUESTS" --shutdown-grace 5; then
   sed 's/^/   /' "$clog"
-  put "$cf" pid "$cpid"
-  put "$cf" openblas_env_seen "$(environ_of "$cpid")"
-  measure emotiond "$cport" "$cpid"
+  put "$cf" precision_served "$(or_na "$EMOTIOND_PRECISION_SERVED")"
+  put "$cf" pid "$EMOTIOND_PID"
+  put "$cf" openblas_env_seen "$(environ_of "$EMOTIOND_PID")"
+  measure emotiond "$EMOTIOND_PORT" "$EMOTIOND_PID"
   status=0
-else
-  echo "service.sh: emotiond did not start (see $clog):" >&2
-  sed 's/^/   /' "$clog" >&2
 fi
 stop_all
 
 # ---- Flask + PyTorch under gunicorn -------------------------------------------------------
 
 ff=$OUT/service.flask.txt
+put "$ff" precision fp32
 flog=$OUT/service.flask.log
 if [ $have_flask = 1 ]; then
   echo "== Flask + PyTorch: picking the faster of eager and TorchScript (batch 1, 1 thread)"
@@ -350,13 +222,17 @@ EOF
 }
 
 arch_name=$(value arch "$ef")
+served=$(or_na "$(value precision_served "$cf")"); engine_prec=$(or_na "$(value precision "$ef")")
 echo
-echo "## POST /predict: emotiond vs Flask + PyTorch ($(or_na "$arch_name"), $WORKERS workers each)"
+echo "## POST /predict: emotiond $served vs Flask + PyTorch fp32 ($(or_na "$arch_name"), $WORKERS workers each)"
 echo
+echo "precision: emotiond $served (PRECISION=$PRECISION), engine alone $engine_prec," \
+     "Flask + PyTorch fp32."
+[ "$served" = "$PRECISION" ] || echo "WARNING: emotiond serves $served, not $PRECISION (int8 needs AVX-512 VNNI)"
 echo "wrk on 127.0.0.1, one 48x48 grayscale PNG ($(stat -c %s "$PNG") bytes) per request," \
      "${DURATION} s per point; latencies in ms. \"ratio\" is emotiond req/s / Flask req/s" \
      "(target ≥ 2); \"overhead\" is 1 − emotiond req/s / engine-alone images/s with" \
-     "min(connections, $WORKERS) workers (target < 15%)."
+     "min(connections, $WORKERS) workers at the same precision (target < 15%)."
 echo
 echo "| connections | emotiond req/s | p50 | p99 | Flask req/s | p50 | p99 | ratio | engine alone img/s | overhead |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -388,14 +264,16 @@ for n in $(seq "$WORKERS"); do
   engine="${engine:+$engine; }$n: $(or_na "$(value "engine_b1_img_s_w$n" "$ef")") img/s"
   engine="$engine ($(or_na "$(value "engine_b1_latency_ms_w$n" "$ef")") ms per image)"
 done
-echo "engine alone (bench_nn --workers $WORKERS: batch-1 nn_predict_u8, each worker its own" \
+echo "engine alone (bench_nn --workers $WORKERS --precision $engine_prec: batch-1 nn_predict_u8, each worker its own" \
      "model copy and 1 thread), by number of workers: $engine"
 echo "Flask variant served: $(or_na "$(value flask_variant "$ff")") (batch-1 ms: eager" \
      "$(or_na "$(value flask_b1_latency_ms_eager "$ff")"), torchscript" \
      "$(or_na "$(value flask_b1_latency_ms_torchscript "$ff")"), torchscript+channels_last" \
      "$(or_na "$(value flask_b1_latency_ms_torchscript_channels_last "$ff")"));" \
      "gunicorn sync workers, 1 torch thread each"
-echo "same answers: max |Δprobability| emotiond vs Flask on the test PNG = $(or_na "$(cross_check)")"
+int8_note=""
+[ "$served" != int8 ] || int8_note=" (emotiond int8 against PyTorch fp32: up to ~0.05 is expected)"
+echo "same answers: max |Δprobability| emotiond vs Flask on the test PNG = $(or_na "$(cross_check)")$int8_note"
 echo "OpenBLAS: $(or_na "$(value openblas_env "$env_file")"); seen by emotiond:" \
      "$(or_na "$(value openblas_env_seen "$cf")"), by a Flask worker: $(or_na "$(value openblas_env_seen "$ff")");" \
      "engine alone: $(or_na "$(value openblas_env "$ef")") core $(or_na "$(value openblas_core "$ef")")"
@@ -405,4 +283,13 @@ echo "load average at start: $(or_na "$(value loadavg_1min "$env_file")") on" \
      "$(or_na "$(value cpus_online "$env_file")") CPUs (wrk runs on the same cores)"
 [ -z "$errors_note" ] || echo "WARNING: failed requests (side@connections:count):$errors_note" \
   "- see $OUT/service.*.c*.txt"
+
+# ---- large uploads (bench/uploads.sh starts its own emotiond) -----------------------------
+
+if [ $uploads = 1 ] && [ $status = 0 ]; then
+  echo
+  BUILD=$BUILD PYTHON=$PYTHON WRK=$WRK WORKERS=$WORKERS PRECISION=$PRECISION DURATION=$DURATION \
+    bench/uploads.sh "${opts[@]}" --model "$model" ||
+    echo "service.sh: bench/uploads.sh failed (not fatal)" >&2
+fi
 exit $status

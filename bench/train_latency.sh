@@ -43,8 +43,8 @@ mkdir -p "$OUT"
 png=$(find "$data/test" -type f \( -name '*.jpg' -o -name '*.png' \) | head -1)
 [ -n "$png" ] || { echo "train_latency.sh: no image under $data/test" >&2; exit 2; }
 ctype=image/png; case $png in *.jpg|*.jpeg) ctype=image/jpeg ;; esac
-lua=$OUT/train_latency.lua
-sed "s|wrk.headers\[\"Content-Type\"\] = \"image/png\"|wrk.headers[\"Content-Type\"] = \"$ctype\"|" bench/post_png.lua > "$lua"
+export WRK_CONTENT_TYPE=$ctype  # read by bench/post_png.lua
+lua=bench/post_png.lua
 
 store=$(mktemp -d /tmp/emotiond-trainlat.XXXXXX)
 # The job trains on a subset (SUBSET images per class, default 300; 0 = all of
