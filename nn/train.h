@@ -34,7 +34,7 @@ typedef struct {
     const char *out_dir;        /* checkpoint.emod, best.emod, history.csv, curves.svg */
     double epochs, batch, lr, momentum, nesterov, weight_decay, label_smoothing;
     const char *optimizer;      /* "sgd" | "adam" */
-    const char *schedule;       /* "none" | "step" | "cosine" | "plateau" */
+    const char *schedule;       /* "none" | "step" | "cosine" | "plateau" | "cyclic" */
     double step_every, step_gamma;          /* step: lr *= gamma every N epochs */
     double plateau_patience, plateau_factor; /* plateau: on validation accuracy */
     double warmup_epochs, min_lr;
@@ -43,6 +43,8 @@ typedef struct {
     double seed, threads;
     double max_train;           /* use only the first N training images (tests) */
     int tta_flip_val;           /* validate with flip averaging */
+    int snapshots;              /* also save every epoch's weights as epoch-NNN.emod
+                                   (for weight averaging: emotiond swa) */
     const char *command;        /* the command line, recorded in the metadata */
     /* progress: called after every step (end_of_epoch 0) and epoch (1) */
     void (*on_progress)(void *ctx, const struct nn_train_progress *p);
@@ -66,5 +68,15 @@ int nn_evaluate(const nn_model *m, const uint8_t *pixels, const uint8_t *labels,
                 int tta, int threads, int *confusion, float *probs_out,
                 char *err, size_t errlen);
 double nn_confusion_accuracy(const int *confusion, int K);
+
+/* Weight averaging (nn/average.c). *out = a new model whose every parameter
+ * is the mean of the n models' (which must share one architecture), with the
+ * first model's metadata. */
+int nn_model_average(nn_model *const *models, int n, nn_model **out, char *err, size_t errlen);
+/* Recomputes every batch-norm layer's running mean and variance as the mean of
+ * the training-mode statistics of floor(n / batch) batches of the n images
+ * (8-bit, side x side); the weights do not change. Needed after averaging. */
+int nn_bn_recalibrate(nn_model *m, const uint8_t *pixels, int n, int batch, char *err,
+                      size_t errlen);
 
 #endif

@@ -110,8 +110,11 @@ static int resolve(const nn_train_opts *o, const char *arch_json, run_cfg *c,
     else if (!(c->lr > 0 && c->lr < 10)) bad = "lr must be in (0, 10)";
     else if (strcmp(c->optimizer, "sgd") && strcmp(c->optimizer, "adam")) bad = "optimizer must be sgd or adam";
     else if (strcmp(c->schedule, "none") && strcmp(c->schedule, "step") &&
-             strcmp(c->schedule, "cosine") && strcmp(c->schedule, "plateau"))
-        bad = "schedule must be none, step, cosine or plateau";
+             strcmp(c->schedule, "cosine") && strcmp(c->schedule, "plateau") &&
+             strcmp(c->schedule, "cyclic"))
+        bad = "schedule must be none, step, cosine, plateau or cyclic";
+    else if (!strcmp(c->schedule, "cyclic") && !(c->min_lr < c->lr))
+        bad = "the cyclic schedule needs min_lr below lr";
     else if (c->label_smoothing < 0 || c->label_smoothing >= 1) bad = "label_smoothing must be in [0, 1)";
     else if (c->threads < 1 || c->threads > NN_MAX_THREADS) bad = "threads must be 1..8";
     else if (c->aug.shift < 0 || c->aug.shift > 24) bad = "shift must be 0..24 pixels";
@@ -146,6 +149,11 @@ static double lr_at(const run_cfg *c, const run_state *s, double e)
         lr = c->min_lr + 0.5 * (c->lr - c->min_lr) * (1 + cos(M_PI * e / c->epochs));
     else if (!strcmp(c->schedule, "plateau"))
         lr = s->lr_cur;
+    else if (!strcmp(c->schedule, "cyclic"))
+        /* one cycle per epoch, linear from lr down to min_lr (Izmailov et al.,
+         * 2018): each epoch ends at the low rate, where its snapshot is taken
+         * for weight averaging (--snapshots, emotiond swa) */
+        lr = c->lr - (c->lr - c->min_lr) * (e - floor(e));
     if (c->warmup_epochs > 0 && e < c->warmup_epochs)
         lr *= (e + 1e-3) / c->warmup_epochs;
     return lr;
@@ -490,6 +498,10 @@ int nn_train_run(const nn_train_opts *o, char *err, size_t errlen)
         if (meta) { nn_model_set_meta_json(m, meta, NULL, 0); free(meta); }
         if (improved) {
             snprintf(path, sizeof path, "%s/best.emod", o->out_dir);
+            if (nn_model_save(m, path, err, errlen)) { free(labels); goto out; }
+        }
+        if (o->snapshots) {
+            snprintf(path, sizeof path, "%s/epoch-%03d.emod", o->out_dir, ep + 1);
             if (nn_model_save(m, path, err, errlen)) { free(labels); goto out; }
         }
         snprintf(path, sizeof path, "%s/checkpoint.emod", o->out_dir);

@@ -367,6 +367,29 @@ static void reduce_and_update(nn_trainer *t, size_t lo, size_t hi, float lr)
     }
 }
 
+void nn_train_forward_stats(nn_trainer *t, const float *x, int batch)
+{
+    nn_model *m = t->m;
+    if (batch < 1 || batch > t->max_batch) return;
+    const int n_rep = batch < t->n_rep ? batch : t->n_rep;
+    const size_t in_size = (size_t)m->in_side * m->in_side * m->in_c;
+    openblas_set_num_threads(1);
+    #pragma omp parallel num_threads(n_rep)
+    {
+        const int tid = omp_get_thread_num();
+        const unsigned fpu = nn_fpu_enter();
+        nn_replica *r = &t->rep[tid];
+        const int b0 = (int)((long long)batch * tid / n_rep);
+        const int nb = (int)((long long)batch * (tid + 1) / n_rep) - b0;
+        bn_sync s = {tid, n_rep, batch, 0};
+        r->rng = t->rng + 0x9E3779B97F4A7C15ull * (uint64_t)(tid + 1);
+        forward_train(t, r, &s, x + (size_t)b0 * in_size, nb);
+        nn_fpu_leave(fpu);
+    }
+    t->rng = nn_rng_next(&t->rng);
+    m->gen++; /* new running statistics: inference workspaces refold */
+}
+
 float nn_train_step(nn_trainer *t, const float *x, const uint8_t *labels, int batch,
                     float lr, int *correct)
 {

@@ -50,4 +50,9 @@ struct nn_trainer {
     nn_prange ranges[2 * NN_MAX_LAYERS];
 };
 
+/* The forward pass of nn_train_step alone (nn/trainer.c): batch-norm layers
+ * use and fold in the batch's statistics with their momentum; no loss, no
+ * gradient, no weight changes. For batch-norm recalibration (average.c). */
+void nn_train_forward_stats(nn_trainer *t, const float *x, int batch);
+
 #endif

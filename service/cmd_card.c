@@ -27,12 +27,17 @@ void cmd_card_usage(FILE *f)
                       "history.csv), so that no figure in the card is typed by hand. A model "
                       "fine-tuned from another (train --init) names every run, oldest first: "
                       "the curves and the training time cover them all.");
-    fputs("\nOptions (all required):\n", f);
+    fputs("\nRequired:\n", f);
     help_option(f, "--model FILE", "the model (.emod)");
     help_option(f, "--data DIR", "the dataset; DIR/test/<class>/ is the validation set");
     help_option(f, "--run RUNDIR", "the trainer's output directory (history.csv); repeat it "
                                    "for each stage of a fine-tuned model, oldest first");
     help_option(f, "--out OUT", "where the card is written (models/)");
+    fputs("\nOptional:\n", f);
+    help_option(f, "--earlier EPOCHS,MINUTES", "epochs and minutes of earlier stages whose "
+                                                "history.csv is no longer kept, as their own card "
+                                                "recorded them: added to the training time, not "
+                                                "to the curves");
     help_option(f, "-h, --help", "print this help and exit");
 }
 
@@ -140,9 +145,23 @@ int cmd_card(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *run = NULL, *out = NULL;
     const char *runs[CARD_MAX_RUNS];
-    int nruns = 0;
+    int nruns = 0, earlier_epochs = 0;
+    double earlier_minutes = 0;
+    const char *earlier = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { cmd_card_usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--earlier") && i + 1 < argc) {
+            char tail = 0;
+            earlier = argv[++i];
+            if (sscanf(earlier, "%d,%lf%c", &earlier_epochs, &earlier_minutes, &tail) != 2 ||
+                earlier_epochs < 1 || earlier_epochs > 100000 || !(earlier_minutes > 0) ||
+                earlier_minutes > 1e7) {
+                fprintf(stderr, "emotiond card: --earlier takes EPOCHS,MINUTES (e.g. 50,224.9), "
+                                "not '%s'\n", earlier);
+                return 2;
+            }
+            continue;
+        }
         if (!strcmp(argv[i], "--run") && i + 1 < argc) {
             if (nruns == CARD_MAX_RUNS) {
                 fprintf(stderr, "emotiond card: at most %d --run directories\n", CARD_MAX_RUNS);
@@ -208,9 +227,15 @@ int cmd_card(int argc, char **argv)
     if (!(f = fopen(path, "w"))) { snprintf(err, sizeof err, "cannot write %s", path); goto fail; }
 
     const char *cmd = json_string_value(json_object_get(meta, "command"));
-    double secs = 0;
+    double secs = earlier ? earlier_minutes * 60 : 0;
     char stages[512] = "", runargs[2048] = "";
     size_t so = 0, ro = 0;
+    if (earlier) {
+        so += (size_t)snprintf(stages, sizeof stages, "%d epochs, %.1f min in earlier stages "
+                               "(their card; history.csv not kept); then ", earlier_epochs,
+                               earlier_minutes);
+        ro += (size_t)snprintf(runargs, sizeof runargs, " --earlier %s", earlier);
+    }
     for (int r = 0; r < nruns; r++) {
         secs += hist->run_seconds[r];
         so += (size_t)snprintf(stages + so, so < sizeof stages ? sizeof stages - so : 0,
@@ -230,17 +255,28 @@ int cmd_card(int argc, char **argv)
     fprintf(f, "| input | %dx%d grayscale, scaled to [0,1] |\n", nn_model_input_size(m), nn_model_input_size(m));
     fprintf(f, "| training data | FER2013 train, %lld images |\n",
             (long long)json_integer_value(json_object_get(meta, "train_images")));
-    if (nruns > 1)
+    /* emotiond swa writes {"models": M, "bn_images": N}: the model is the mean
+     * of M snapshots, not one epoch's weights */
+    json_t *swa = json_object_get(meta, "swa");
+    if (json_is_object(swa))
+        fprintf(f, "| epochs | %d in %d stage%s (%s); this model is the mean of the weights of "
+                   "%lld epoch snapshots of the last stage (`emotiond swa`), with batch-norm "
+                   "statistics measured again on %lld training images |\n",
+                hist->n + earlier_epochs, nruns + (earlier != NULL),
+                nruns + (earlier != NULL) > 1 ? "s" : "", stages,
+                (long long)json_integer_value(json_object_get(swa, "models")),
+                (long long)json_integer_value(json_object_get(swa, "bn_images")));
+    else if (nruns + (earlier != NULL) > 1)
         fprintf(f, "| epochs | %d in %d stages (%s); the last stage started from the previous "
                    "stage's best model (`--init`) and its best epoch, %lld, is this model |\n",
-                hist->n, nruns, stages,
+                hist->n + earlier_epochs, nruns + (earlier != NULL), stages,
                 (long long)json_integer_value(json_object_get(meta, "best_epoch")));
     else
         fprintf(f, "| epochs | %lld (best at epoch %lld) |\n",
                 (long long)json_integer_value(json_object_get(meta, "epochs")),
                 (long long)json_integer_value(json_object_get(meta, "best_epoch")));
     fprintf(f, "| training wall time | %.1f min on 2 cores, every epoch of every stage (the "
-               "runs' history.csv) |\n", secs / 60);
+               "runs' history.csv%s) |\n", secs / 60, earlier ? ", and --earlier" : "");
     fprintf(f, "| trained on | %s |\n", json_string_value(json_object_get(meta, "date")) ?: "?");
     fprintf(f, "| **PublicTest accuracy** | **%.2f%%** (%d images) |\n", 100 * acc, va.n);
     fprintf(f, "| PublicTest accuracy, flip TTA | %.2f%% |\n", 100 * acc_tta);

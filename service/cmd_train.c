@@ -45,7 +45,7 @@ static const opt_def defs[] = {
     {"--nesterov", "0|1", NUM(nesterov), "Nesterov momentum [1]"},
     {"--weight-decay", "X", NUM(weight_decay), "L2 weight decay [0]"},
     {"--label-smoothing", "X", NUM(label_smoothing), "label smoothing [0]"},
-    {"--schedule", "none|step|cosine|plateau", STR(schedule), "learning rate schedule [cosine]"},
+    {"--schedule", "none|step|cosine|plateau|cyclic", STR(schedule), "learning rate schedule [cosine]; cyclic: from lr down to min-lr within every epoch (for emotiond swa)"},
     {"--step-every", "N", NUM(step_every), "step schedule: every N epochs [10]"},
     {"--step-gamma", "X", NUM(step_gamma), "step schedule: multiply the rate by X [0.1]"},
     {"--plateau-patience", "N", NUM(plateau_patience),
@@ -85,6 +85,7 @@ void cmd_train_usage(FILE *f)
         help_option(f, flag, defs[i].help);
     }
     help_option(f, "--tta-val", "validate with flip averaging");
+    help_option(f, "--snapshots", "also save each epoch's weights as OUT/epoch-NNN.emod (for emotiond swa)");
     help_option(f, "-h, --help", "print this help and exit");
 }
 
@@ -121,6 +122,7 @@ int cmd_train(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { cmd_train_usage(stdout); return 0; }
         if (!strcmp(argv[i], "--tta-val")) { o.tta_flip_val = 1; continue; }
+        if (!strcmp(argv[i], "--snapshots")) { o.snapshots = 1; continue; }
         const opt_def *d = NULL;
         for (size_t k = 0; k < NDEFS; k++)
             if (!strcmp(argv[i], defs[k].name)) d = &defs[k];

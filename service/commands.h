@@ -12,6 +12,7 @@ int cmd_eval(int argc, char **argv);    /* service/cmd_eval.c */
 int cmd_predict(int argc, char **argv); /* service/cmd_predict.c */
 int cmd_serve(int argc, char **argv);   /* service/cmd_serve.c */
 int cmd_card(int argc, char **argv);    /* service/cmd_card.c */
+int cmd_swa(int argc, char **argv);     /* service/cmd_swa.c */
 int cmd_convert_cascade(int argc, char **argv); /* service/cmd_convert_cascade.c */
 
 void cmd_train_usage(FILE *f);
@@ -19,6 +20,7 @@ void cmd_eval_usage(FILE *f);
 void cmd_predict_usage(FILE *f);
 void cmd_serve_usage(FILE *f);
 void cmd_card_usage(FILE *f);
+void cmd_swa_usage(FILE *f);
 void cmd_convert_cascade_usage(FILE *f);
 
 #endif

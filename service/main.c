@@ -25,6 +25,7 @@ static const command commands[] = {
     {"train", cmd_train, cmd_train_usage, "train a model on a FER2013 folder"},
     {"eval", cmd_eval, cmd_eval_usage, "evaluate a model on a labelled folder"},
     {"predict", cmd_predict, cmd_predict_usage, "classify image files"},
+    {"swa", cmd_swa, cmd_swa_usage, "average training snapshots' weights (SWA)"},
     {"card", cmd_card, cmd_card_usage, "regenerate a model card (models/README.md)"},
     {"convert-cascade", cmd_convert_cascade, cmd_convert_cascade_usage,
      "OpenCV face cascade XML -> compact file (models/)"},

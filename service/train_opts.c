@@ -154,7 +154,7 @@ int topt_parse(const char *body, size_t len, json_t **out, char *field, size_t f
         if (check_value(d, v, k, field, fl, msg, ml)) goto err;
     }
     static const char *const optimizers[] = {"sgd", "adam", NULL};
-    static const char *const schedules[] = {"none", "step", "cosine", "plateau", NULL};
+    static const char *const schedules[] = {"none", "step", "cosine", "plateau", "cyclic", NULL};
     const char *s = json_string_value(json_object_get(root, "optimizer"));
     if (s && !one_of(s, optimizers)) {
         bad(field, fl, "optimizer", msg, ml, "%s must be sgd or adam%s", "");
@@ -162,7 +162,7 @@ int topt_parse(const char *body, size_t len, json_t **out, char *field, size_t f
     }
     s = json_string_value(json_object_get(root, "schedule"));
     if (s && !one_of(s, schedules)) {
-        bad(field, fl, "schedule", msg, ml, "%s must be none, step, cosine or plateau%s", "");
+        bad(field, fl, "schedule", msg, ml, "%s must be none, step, cosine, plateau or cyclic%s", "");
         goto err;
     }
     if (json_is_true(json_object_get(root, "fine_tune")) && json_object_get(root, "architecture")) {

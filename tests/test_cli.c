@@ -89,12 +89,14 @@ static const char *const train_opts[] = {
     "--optimizer", "--momentum", "--nesterov", "--weight-decay", "--label-smoothing",
     "--schedule", "--step-every", "--step-gamma", "--plateau-patience", "--plateau-factor",
     "--warmup-epochs", "--min-lr", "--flip", "--shift", "--rotate", "--scale", "--erase",
-    "--patience", "--seed", "--threads", "--max-train", "--tta-val", "--help", NULL};
+    "--patience", "--seed", "--threads", "--max-train", "--tta-val", "--snapshots", "--help", NULL};
 static const char *const eval_opts[] = {"--model", "--data", "--usage", "--tta", "--json",
                                         "--threads", "--precision", "--help", NULL};
 static const char *const predict_opts[] = {"--model", "--faces", "--cascade", "--max-faces",
                                            "--tta", "--precision", "--help", NULL};
-static const char *const card_opts[] = {"--model", "--data", "--run", "--out", "--help", NULL};
+static const char *const card_opts[] = {"--model", "--data", "--run", "--out", "--earlier",
+                                        "--help", NULL};
+static const char *const swa_opts[] = {"--data", "--out", "--bn-images", "--batch", "--help", NULL};
 static const char *const only_help[] = {"--help", NULL};
 static const char *const serve_extra[] = {"--config", "--print-config", "--print-config-table",
                                           "--help", NULL};
@@ -104,7 +106,8 @@ static const struct {
     const char *const *opts;
 } cmds[] = {
     {"serve", serve_extra},     {"train", train_opts}, {"eval", eval_opts},
-    {"predict", predict_opts},  {"card", card_opts},   {"convert-cascade", only_help},
+    {"predict", predict_opts},  {"card", card_opts},   {"swa", swa_opts},
+    {"convert-cascade", only_help},
     {"version", NULL},          {"help", NULL},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
