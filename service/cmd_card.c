@@ -201,26 +201,43 @@ int cmd_card(int argc, char **argv)
     snprintf(path, sizeof path, "%s/test", data);
     if (ds_load_folder(&va, path, NULL, NULL, err, sizeof err)) goto fail;
     const int K = DS_NUM_CLASSES, threads = omp_get_num_procs();
-    /* every test-time augmentation mode, indexed by its NN_TTA_* flags */
-    enum { N_TTA = 4 };
-    int confs[N_TTA][DS_NUM_CLASSES * DS_NUM_CLASSES];
-    double accs[N_TTA], lats[N_TTA];
-    for (int t = 0; t < N_TTA; t++) {
-        if (nn_evaluate(m, va.pixels, va.labels, va.n, t, threads, confs[t], NULL, err, sizeof err))
-            goto fail;
-        accs[t] = nn_confusion_accuracy(confs[t], K);
-        lats[t] = latency_ms(m, va.pixels, t);
+    /* every test-time augmentation mode, indexed by its NN_TTA_* flags, in
+     * each precision (NN_PRECISION_*) this CPU runs: int8 needs AVX-512 VNNI */
+    enum { N_TTA = 4, N_PREC = 2 };
+    static int confs[N_PREC][N_TTA][DS_NUM_CLASSES * DS_NUM_CLASSES];
+    double accs[N_PREC][N_TTA], lats[N_PREC][N_TTA];
+    int have_int8 = 0;
+    for (int p = 0; p < N_PREC; p++) {
+        if ((int)nn_model_set_precision(m, (nn_precision)p) != p) continue;
+        if (p == NN_PRECISION_INT8) have_int8 = 1;
+        for (int t = 0; t < N_TTA; t++) {
+            if (nn_evaluate(m, va.pixels, va.labels, va.n, t, threads, confs[p][t], NULL, err,
+                            sizeof err))
+                goto fail;
+            accs[p][t] = nn_confusion_accuracy(confs[p][t], K);
+            lats[p][t] = latency_ms(m, va.pixels, t);
+        }
     }
-    const int *conf = confs[NN_TTA_NONE], *conf_tta = confs[NN_TTA_FLIP];
-    double acc = accs[NN_TTA_NONE], acc_tta = accs[NN_TTA_FLIP];
-    /* what `emotiond serve` does unless configured otherwise */
+    nn_model_set_precision(m, NN_PRECISION_FP32);
+    /* what `emotiond serve` does unless configured otherwise; a CPU without
+     * VNNI serves int8 as fp32, and so does this card */
     svc_config defaults;
     cfg_defaults(&defaults);
     const int served = (defaults.tta ? NN_TTA_FLIP : 0) | (defaults.tta_crops ? NN_TTA_CROPS : 0);
+    const int served_prec = defaults.precision == NN_PRECISION_INT8 && have_int8
+                                ? NN_PRECISION_INT8 : NN_PRECISION_FP32;
+    const int *conf = confs[NN_PRECISION_FP32][NN_TTA_NONE];
+    const int *conf_served = confs[served_prec][served];
+    double acc = accs[NN_PRECISION_FP32][NN_TTA_NONE];
+    double acc_tta = accs[NN_PRECISION_FP32][NN_TTA_FLIP];
+    double acc_served = accs[served_prec][served];
     meta = json_loads(nn_model_meta_json(m), 0, NULL);
 
     snprintf(path, sizeof path, "%s/confusion.svg", out);
-    svg_confusion(path, "PublicTest confusion (flip TTA)", conf_tta, K, ds_class_names);
+    char title[128];
+    snprintf(title, sizeof title, "PublicTest confusion, as served (%s TTA, %s)",
+             nn_tta_name(served), nn_precision_name(served_prec));
+    svg_confusion(path, title, conf_served, K, ds_class_names);
     snprintf(path, sizeof path, "%s/curves.svg", out);
     if (write_curves(path, hist, nruns)) { snprintf(err, sizeof err, "cannot write %s", path); goto fail; }
     snprintf(path, sizeof path, "%s/README.md", out);
@@ -278,20 +295,37 @@ int cmd_card(int argc, char **argv)
     fprintf(f, "| training wall time | %.1f min on 2 cores, every epoch of every stage (the "
                "runs' history.csv%s) |\n", secs / 60, earlier ? ", and --earlier" : "");
     fprintf(f, "| trained on | %s |\n", json_string_value(json_object_get(meta, "date")) ?: "?");
-    fprintf(f, "| **PublicTest accuracy** | **%.2f%%** (%d images) |\n", 100 * acc, va.n);
-    fprintf(f, "| PublicTest accuracy, flip TTA | %.2f%% |\n", 100 * acc_tta);
-    fprintf(f, "| latency, 1 image, 1 thread | %.2f ms |\n", lats[NN_TTA_NONE]);
-    fprintf(f, "| served test-time augmentation | `%s` (settings `tta`, `tta_crops`) |\n\n",
-            nn_tta_name(served));
-    fprintf(f, "## Test-time augmentation\n\n"
-               "Each mode averages the probabilities of its views (`emotiond eval --tta MODE`; "
-               "in the service, the settings `tta` = flip and `tta_crops` = crops). Latency: one "
-               "image through the served path, one thread, median of 51.\n\n"
-               "| mode | views | PublicTest accuracy | gain | latency |\n|---|---:|---:|---:|---:|\n");
-    for (int t = 0; t < N_TTA; t++)
-        fprintf(f, "| `%s` | %d | %.2f%% | %+.2f | %.2f ms |\n", nn_tta_name(t),
-                (t & NN_TTA_FLIP ? 2 : 1) * (t & NN_TTA_CROPS ? 5 : 1), 100 * accs[t],
-                100 * (accs[t] - accs[NN_TTA_NONE]), lats[t]);
+    fprintf(f, "| **PublicTest accuracy, as served** | **%.2f%%** (%d images; `%s` TTA, %s; "
+               "`emotiond eval --tta %s --precision %s`) |\n", 100 * acc_served, va.n,
+            nn_tta_name(served), nn_precision_name(served_prec), nn_tta_name(served),
+            nn_precision_name(served_prec));
+    fprintf(f, "| PublicTest accuracy, one view, fp32 | %.2f%% |\n", 100 * acc);
+    fprintf(f, "| PublicTest accuracy, flip TTA, fp32 | %.2f%% |\n", 100 * acc_tta);
+    fprintf(f, "| latency, 1 image, 1 thread, as served | %.2f ms (one view fp32: %.2f ms) |\n",
+            lats[served_prec][served], lats[NN_PRECISION_FP32][NN_TTA_NONE]);
+    fprintf(f, "| served defaults | `tta` %s, `tta_crops` %s, `precision` %s |\n\n",
+            defaults.tta ? "true" : "false", defaults.tta_crops ? "true" : "false",
+            nn_precision_name(defaults.precision));
+    fprintf(f, "## Test-time augmentation and precision\n\n"
+               "Each mode averages the probabilities of its views (`emotiond eval --tta MODE "
+               "--precision P`; in the service, the settings `tta` = flip, `tta_crops` = crops "
+               "and `precision`). Latency: one image through the served path, one thread, "
+               "median of 51. int8 needs AVX-512 VNNI%s.\n\n",
+            have_int8 ? "" : " (this CPU has none: its columns are empty)");
+    fprintf(f, "| mode | views | fp32 accuracy | gain | fp32 latency | int8 accuracy | int8 latency |\n"
+               "|---|---:|---:|---:|---:|---:|---:|\n");
+    for (int t = 0; t < N_TTA; t++) {
+        char a8[32] = "n/a", l8[32] = "n/a";
+        if (have_int8) {
+            snprintf(a8, sizeof a8, "%.2f%%", 100 * accs[NN_PRECISION_INT8][t]);
+            snprintf(l8, sizeof l8, "%.2f ms", lats[NN_PRECISION_INT8][t]);
+        }
+        fprintf(f, "| `%s`%s | %d | %.2f%% | %+.2f | %.2f ms | %s | %s |\n", nn_tta_name(t),
+                t == served ? " (served)" : "",
+                (t & NN_TTA_FLIP ? 2 : 1) * (t & NN_TTA_CROPS ? 5 : 1),
+                100 * accs[NN_PRECISION_FP32][t],
+                100 * (accs[NN_PRECISION_FP32][t] - acc), lats[NN_PRECISION_FP32][t], a8, l8);
+    }
     fprintf(f, "\n");
     /* a run resumed from checkpoints lists every command, oldest first */
     json_t *cmds = json_object_get(meta, "commands");
@@ -311,13 +345,17 @@ int cmd_card(int argc, char **argv)
     fprintf(f, "## Training curves\n\n![training curves](curves.svg)\n\n");
     fprintf(f, "## Per class, PublicTest, no TTA\n\n");
     write_table(f, conf, K);
-    fprintf(f, "\n## Per class, PublicTest, flip TTA\n\n![confusion matrix](confusion.svg)\n\n");
-    write_table(f, conf_tta, K);
+    fprintf(f, "\n## Per class, PublicTest, as served (`%s` TTA, %s)\n\n"
+               "![confusion matrix](confusion.svg)\n\n", nn_tta_name(served),
+            nn_precision_name(served_prec));
+    write_table(f, conf_served, K);
     fprintf(f, "\nThe PrivateTest half of FER2013 is held back and scored independently with\n"
                "`emotiond eval --model models/default.emod --data DIR`.\n");
     if (fclose(f)) { f = NULL; snprintf(err, sizeof err, "cannot write %s", path); goto fail; }
     f = NULL;
-    printf("wrote %s/README.md: PublicTest %.2f%% (flip TTA %.2f%%)\n", out, 100 * acc, 100 * acc_tta);
+    printf("wrote %s/README.md: PublicTest %.2f%% (flip TTA %.2f%%; as served, %s TTA %s, "
+           "%.2f%%)\n", out, 100 * acc, 100 * acc_tta, nn_tta_name(served),
+           nn_precision_name(served_prec), 100 * acc_served);
     rc = 0;
     goto out;
 fail:

@@ -9,12 +9,27 @@
 
 #include "cli_help.h"
 #include "commands.h"
+#include "config.h"
 #include "dataset.h"
 #include "train.h"
 #include "util.h"
 
+/* By default eval scores what `emotiond serve` answers with its default
+ * settings (tta, tta_crops, precision), so that a figure from eval is the
+ * service's own. */
+static void served_defaults(int *tta, int *precision)
+{
+    svc_config d;
+    cfg_defaults(&d);
+    *tta = (d.tta ? NN_TTA_FLIP : 0) | (d.tta_crops ? NN_TTA_CROPS : 0);
+    *precision = d.precision;
+}
+
 void cmd_eval_usage(FILE *f)
 {
+    int tta, precision;
+    char help[256];
+    served_defaults(&tta, &precision);
     fprintf(f, "usage: emotiond eval --model FILE --data DIR|FILE.csv [options]\n\n");
     help_paragraph(f, "Prints the accuracy, per-class precision, recall and F1, and the confusion "
                       "matrix of a model on a labelled dataset.");
@@ -26,11 +41,14 @@ void cmd_eval_usage(FILE *f)
                 "fer2013.csv (required)");
     help_option(f, "--usage PublicTest|PrivateTest",
                 "with a .csv, only the rows of this Usage [every row]");
-    help_option(f, "--tta MODE", "test-time augmentation: none, flip (mirrored image), crops (shifted by 3 px "
-                "four ways) or flip+crops (10 views) [none]");
-    help_option(f, "--precision fp32|int8",
-                "int8: 8-bit integer arithmetic with AVX-512 VNNI, faster, a few tenths of a "
-                "point less accurate; on a CPU without VNNI it runs fp32 and says so [fp32]");
+    snprintf(help, sizeof help, "test-time augmentation: none, flip (mirrored image), crops "
+             "(shifted by 3 px four ways) or flip+crops (10 views) [%s, as the service serves]",
+             nn_tta_name(tta));
+    help_option(f, "--tta MODE", help);
+    snprintf(help, sizeof help, "int8: 8-bit integer arithmetic with AVX-512 VNNI, faster, "
+             "within a few tenths of a point of fp32; on a CPU without VNNI it runs fp32 and "
+             "says so [%s, as the service serves]", nn_precision_name(precision));
+    help_option(f, "--precision fp32|int8", help);
     help_option(f, "--json", "print the results as JSON");
     help_option(f, "--threads N", "threads, 1 to 64 [number of cores]");
     help_option(f, "-h, --help", "print this help and exit");
@@ -70,12 +88,14 @@ int cmd_eval(int argc, char **argv)
         cmd_eval_usage(stderr);
         return 2;
     }
-    const int tta_flags = tta ? nn_tta_parse(tta) : NN_TTA_NONE;
+    int tta_default, precision_default;
+    served_defaults(&tta_default, &precision_default);
+    const int tta_flags = tta ? nn_tta_parse(tta) : tta_default;
     if (tta_flags < 0) {
         fprintf(stderr, "emotiond eval: --tta must be none, flip, crops or flip+crops\n");
         return 2;
     }
-    const int precision = precision_s ? nn_precision_parse(precision_s) : NN_PRECISION_FP32;
+    const int precision = precision_s ? nn_precision_parse(precision_s) : precision_default;
     if (precision < 0) {
         fprintf(stderr, "emotiond eval: --precision must be fp32 or int8\n");
         return 2;
@@ -151,8 +171,7 @@ int cmd_eval(int argc, char **argv)
         json_decref(root);
     } else {
         printf("model %s\ndata %s: %d images (%d skipped)%s%s%s\n\n", model_path, data, ds.n,
-               ds.skipped, tta_flags ? ", TTA " : "", tta_flags ? nn_tta_name(tta_flags) : "",
-               nn_model_precision(m) == NN_PRECISION_INT8 ? ", int8" : "");
+               ds.skipped, ", TTA ", nn_tta_name(tta_flags), nn_model_precision(m) == NN_PRECISION_INT8 ? ", int8" : ", fp32");
         printf("accuracy %.2f%%\n\n%-10s %9s %9s %9s %8s\n", 100 * acc, "class", "precision", "recall", "f1", "support");
         for (int k = 0; k < K; k++)
             printf("%-10s %9.4f %9.4f %9.4f %8d\n", ds_class_names[k], prec[k], rec[k], f1[k], support[k]);

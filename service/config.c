@@ -70,14 +70,15 @@ static const opt_desc opts[] = {
      "log lines as plain text or JSON"},
     {"log_requests", T_BOOL, F(log_requests), 0, 0, 0, "true", NULL, "log one line per request"},
     {"tta", T_BOOL, F(tta), 0, 0, 0, "true", NULL,
-     "also classify the mirrored face and average (twice the inference time; +0.7 points "
-     "on PublicTest for the default model, see models/README.md)"},
-    {"tta_crops", T_BOOL, F(tta_crops), 0, 0, 0, "false", NULL,
-     "also classify the face shifted by 3 px four ways and average (5x the time; with `tta`, 10x)"},
-    {"precision", T_PRECISION, F(precision), 0, 0, 0, "fp32", "fp32|int8",
+     "also classify the mirrored face and average (twice the inference time; gains per "
+     "mode in models/README.md)"},
+    {"tta_crops", T_BOOL, F(tta_crops), 0, 0, 0, "true", NULL,
+     "also classify the face shifted by 3 px four ways and average (5x the time; with `tta`, "
+     "10x: the default, the served accuracy of models/README.md)"},
+    {"precision", T_PRECISION, F(precision), 0, 0, 0, "int8", "fp32|int8",
      "inference arithmetic: `int8` runs 8-bit integers with AVX-512 VNNI (about 5x faster "
-     "per image, within 0.1 point of fp32 on PublicTest for the default model; see "
-     "bench/README.md); on a CPU without VNNI it serves fp32 and logs a warning"},
+     "per image than fp32, within a few tenths of a point on PublicTest: models/README.md); "
+     "on a CPU without VNNI it serves fp32 and logs a warning"},
     {"cors_origins", T_ORIGINS, F(cors_origins), 0, 0, 0, NULL, "LIST",
      "allowed CORS origins, comma-separated (`*` = any; JSON: an array)"},
     {"model_dir", T_STR, S(model_dir), 0, 0, NULL, "DIR",

@@ -44,9 +44,12 @@ nn_model *tsv_make_model_file(uint64_t seed, char *path, size_t pathlen)
 void tsv_test_config(svc_config *c, const char *model_path)
 {
     cfg_defaults(c);
-    /* one forward pass per image, so that answers can be compared with
-     * nn_predict_u8(..., NN_TTA_NONE); the flip default has its own test */
+    /* one fp32 forward pass per image, so that answers can be compared with
+     * nn_predict_u8(..., NN_TTA_NONE) of an fp32 model; the served defaults
+     * (flip+crops, int8) have their own tests */
     c->tta = 0;
+    c->tta_crops = 0;
+    c->precision = NN_PRECISION_FP32;
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 0;
     snprintf(c->model, sizeof c->model, "%s", model_path);

@@ -671,6 +671,42 @@ START_TEST(test_predict_tta)
 }
 END_TEST
 
+/* The served defaults (flip+crops in int8, or fp32 where the CPU has no
+ * VNNI): the answer is the engine's own in that precision and mode. */
+START_TEST(test_predict_served_defaults)
+{
+    svc_config c, d;
+    tsv_test_config(&c, model_path);
+    cfg_defaults(&d);
+    c.tta = d.tta;
+    c.tta_crops = d.tta_crops;
+    c.precision = d.precision;
+    const int mode = (d.tta ? NN_TTA_FLIP : 0) | (d.tta_crops ? NN_TTA_CROPS : 0);
+    app *a = tsv_start(&c);
+    size_t len;
+    uint8_t *png = face_png(48, 48, &len);
+    uint8_t px[48 * 48];
+    char err[256];
+    ck_assert_int_eq(img_decode_gray_resized(png, len, NULL, 48, 48, px, NULL, NULL, err, sizeof err),
+                     IMG_OK);
+    nn_model *m = nn_model_clone(model);
+    ck_assert_ptr_nonnull(m);
+    nn_model_set_precision(m, (nn_precision)d.precision);
+    float expect[7];
+    nn_ws *ws = nn_ws_create(m, 1);
+    ck_assert_int_eq(nn_predict_u8(m, ws, px, 1, mode, expect), 0);
+    nn_ws_free(ws);
+    nn_model_free(m);
+    tsv_resp r;
+    ck_assert_int_eq(tsv_http("POST", app_port(a), "/predict", H_PNG, png, len, &r), 0);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    check_prediction(r.body, expect);
+    tsv_resp_free(&r);
+    free(png);
+    app_free(a);
+}
+END_TEST
+
 START_TEST(test_queue_full_503)
 {
     svc_config c;
@@ -805,6 +841,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_health_endpoints);
     tcase_add_test(tc, test_predict_tta);
+    tcase_add_test(tc, test_predict_served_defaults);
     tcase_add_test(tc, test_root_and_openapi);
     tcase_add_test(tc, test_routing_errors);
     tcase_add_test(tc, test_cors);
