@@ -119,6 +119,47 @@ static double latency_ms(const nn_model *m, const uint8_t *px, int tta)
     return t[25];
 }
 
+/* Class imbalance, measured on the served path: argmax of p_k / prior_k^tau
+ * (post-hoc logit adjustment, Menon et al. 2021; tau 0 = as trained, tau 1 =
+ * as if the classes were balanced), prior_k from the training labels. */
+static void write_prior_table(FILE *f, const float *probs, const uint8_t *labels, int n,
+                              const uint8_t *train_labels, int n_train, int K)
+{
+    static const double taus[] = {0, 0.25, 0.5, 0.75, 1};
+    double prior[DS_NUM_CLASSES] = {0};
+    for (int i = 0; i < n_train; i++) prior[train_labels[i]] += 1.0 / n_train;
+    fprintf(f, "\n## Class imbalance\n\n"
+               "Training images per class:");
+    for (int k = 0; k < K; k++)
+        fprintf(f, "%s %s %.0f", k ? "," : "", ds_class_names[k], prior[k] * n_train);
+    fprintf(f, ". The served probabilities divided by each class's training share to the "
+               "power tau before the argmax (tau 0: as trained and served; 1: as if every class "
+               "were equally common), on PublicTest:\n\n"
+               "| tau | accuracy | mean recall |");
+    for (int k = 0; k < K; k++) fprintf(f, " %s recall |", ds_class_names[k]);
+    fprintf(f, "\n|---:|---:|---:|");
+    for (int k = 0; k < K; k++) fprintf(f, "---:|");
+    fprintf(f, "\n");
+    for (size_t t = 0; t < sizeof taus / sizeof taus[0]; t++) {
+        int hit[DS_NUM_CLASSES] = {0}, tot[DS_NUM_CLASSES] = {0}, correct = 0;
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            double bv = -1;
+            for (int k = 0; k < K; k++) {
+                double v = probs[(size_t)i * K + k] / pow(prior[k] > 0 ? prior[k] : 1, taus[t]);
+                if (v > bv) { bv = v; best = k; }
+            }
+            tot[labels[i]]++;
+            if (best == labels[i]) { hit[labels[i]]++; correct++; }
+        }
+        double mean = 0;
+        for (int k = 0; k < K; k++) mean += tot[k] ? (double)hit[k] / tot[k] / K : 0;
+        fprintf(f, "| %.2f | %.2f%% | %.2f%% |", taus[t], 100.0 * correct / (n ? n : 1), 100 * mean);
+        for (int k = 0; k < K; k++) fprintf(f, " %.1f%% |", tot[k] ? 100.0 * hit[k] / tot[k] : 0);
+        fprintf(f, "\n");
+    }
+}
+
 static void write_table(FILE *f, const int *conf, int K)
 {
     fprintf(f, "| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
@@ -191,6 +232,8 @@ int cmd_card(int argc, char **argv)
     nn_model *m = NULL;
     ds_dataset va = {0};
     json_t *meta = NULL;
+    float *probs = NULL;
+    ds_dataset tr = {0};
     int rc = 1;
     FILE *f = NULL;
     card_history *hist = calloc(1, sizeof *hist);
@@ -207,23 +250,30 @@ int cmd_card(int argc, char **argv)
     static int confs[N_PREC][N_TTA][DS_NUM_CLASSES * DS_NUM_CLASSES];
     double accs[N_PREC][N_TTA], lats[N_PREC][N_TTA];
     int have_int8 = 0;
+    svc_config defaults; /* what `emotiond serve` does unless configured otherwise */
+    cfg_defaults(&defaults);
+    const int served = (defaults.tta ? NN_TTA_FLIP : 0) | (defaults.tta_crops ? NN_TTA_CROPS : 0);
+    if (!(probs = malloc(sizeof *probs * (size_t)va.n * DS_NUM_CLASSES))) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
     for (int p = 0; p < N_PREC; p++) {
         if ((int)nn_model_set_precision(m, (nn_precision)p) != p) continue;
         if (p == NN_PRECISION_INT8) have_int8 = 1;
         for (int t = 0; t < N_TTA; t++) {
-            if (nn_evaluate(m, va.pixels, va.labels, va.n, t, threads, confs[p][t], NULL, err,
-                            sizeof err))
+            /* the served mode's probabilities: fp32, then int8 when it runs */
+            if (nn_evaluate(m, va.pixels, va.labels, va.n, t, threads, confs[p][t],
+                            t == served && (p == NN_PRECISION_FP32 ||
+                                            defaults.precision == NN_PRECISION_INT8)
+                                ? probs : NULL,
+                            err, sizeof err))
                 goto fail;
             accs[p][t] = nn_confusion_accuracy(confs[p][t], K);
             lats[p][t] = latency_ms(m, va.pixels, t);
         }
     }
     nn_model_set_precision(m, NN_PRECISION_FP32);
-    /* what `emotiond serve` does unless configured otherwise; a CPU without
-     * VNNI serves int8 as fp32, and so does this card */
-    svc_config defaults;
-    cfg_defaults(&defaults);
-    const int served = (defaults.tta ? NN_TTA_FLIP : 0) | (defaults.tta_crops ? NN_TTA_CROPS : 0);
+    /* a CPU without VNNI serves int8 as fp32, and so does this card */
     const int served_prec = defaults.precision == NN_PRECISION_INT8 && have_int8
                                 ? NN_PRECISION_INT8 : NN_PRECISION_FP32;
     const int *conf = confs[NN_PRECISION_FP32][NN_TTA_NONE];
@@ -349,6 +399,9 @@ int cmd_card(int argc, char **argv)
                "![confusion matrix](confusion.svg)\n\n", nn_tta_name(served),
             nn_precision_name(served_prec));
     write_table(f, conf_served, K);
+    snprintf(path, sizeof path, "%s/train", data);
+    if (ds_load_folder(&tr, path, NULL, NULL, err, sizeof err)) goto fail;
+    write_prior_table(f, probs, va.labels, va.n, tr.labels, tr.n, K);
     fprintf(f, "\nThe PrivateTest half of FER2013 is held back and scored independently with\n"
                "`emotiond eval --model models/default.emod --data DIR`.\n");
     if (fclose(f)) { f = NULL; snprintf(err, sizeof err, "cannot write %s", path); goto fail; }
@@ -366,5 +419,7 @@ out:
     free(hist);
     ds_free(&va);
     nn_model_free(m);
+    free(probs);
+    ds_free(&tr);
     return rc;
 }
