@@ -122,10 +122,10 @@ server_env() {
   else
     # a parent bench script that already unset them (service.sh, scaling.sh
     # calling uploads.sh) says what it did
-    put "$env_file" openblas_env "${EMOTIOND_BENCH_SERVER_OPENBLAS_ENV:-default}"
+    put "$env_file" openblas_env "${BENCH_SERVER_OPENBLAS_ENV:-default}"
   fi
-  EMOTIOND_BENCH_SERVER_OPENBLAS_ENV=$(value openblas_env "$env_file")
-  export EMOTIOND_BENCH_SERVER_OPENBLAS_ENV
+  BENCH_SERVER_OPENBLAS_ENV=$(value openblas_env "$env_file")
+  export BENCH_SERVER_OPENBLAS_ENV
   if [ "$default_malloc" = 0 ]; then
     export MALLOC_MMAP_MAX_=${MALLOC_MMAP_MAX_:-0}
     export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-4000000000}
@@ -150,8 +150,15 @@ server_env() {
 # log) when it does not come up.
 start_emotiond() {
   local log=$1; shift
+  local v unset_args=()
   EMOTIOND_PORT=""; EMOTIOND_PRECISION_SERVED=""
-  "$BUILD/emotiond" serve --host 127.0.0.1 --port 0 "$@" 2> "$log" &
+  # emotiond refuses unknown EMOTIOND_* variables (a typo must not pass
+  # silently), and the bench's own switches (EMOTIOND_BENCH_*) are not its
+  # settings: start it without them
+  for v in $(compgen -e); do
+    case $v in EMOTIOND_BENCH_*) unset_args+=(-u "$v") ;; esac
+  done
+  env "${unset_args[@]}" "$BUILD/emotiond" serve --host 127.0.0.1 --port 0 "$@" 2> "$log" &
   EMOTIOND_PID=$!
   remember "$EMOTIOND_PID" "serve --host 127.0.0.1 --port 0"
   if ! wait_for_log "$log" 'ready on port [0-9]+' "$EMOTIOND_PID" "${START_TIMEOUT:-120}"; then

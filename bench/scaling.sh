@@ -20,7 +20,7 @@
 #      (bench_nn --batches);
 #  (d) image size: bench/uploads.sh with IMAGES=$SIZES ("48x48.jpg 256x256.jpg
 #      1920x1080.jpg 3840x2160.jpg") at 16 connections.
-# The service runs at PRECISION (fp32) with --tta false. DURATION s per wrk
+# The service runs at PRECISION (fp32) with --tta false --tta-crops false. DURATION s per wrk
 # point (5; 2 with --quick), WARMUP (1): 15 wrk points plus warm-ups and the
 # engine-alone runs, a few minutes. Never fails on timing; every server it
 # starts is stopped at exit.
@@ -121,9 +121,9 @@ put "$res" queue_size "$QUEUE_SIZE"
 serve_and_load() {
   local w=$1 c wf peak=0 k; shift
   local log=$OUT/scaling.emotiond.w$w.log
-  echo "== emotiond serve --workers $w --queue-size $QUEUE_SIZE --tta false --precision $PRECISION"
+  echo "== emotiond serve --workers $w --queue-size $QUEUE_SIZE --tta false --tta-crops false --precision $PRECISION"
   if ! start_emotiond "$log" --model "$model" --workers "$w" --queue-size "$QUEUE_SIZE" \
-       --tta false --precision "$PRECISION" --log-requests false --shutdown-grace 5; then
+       --tta false --tta-crops false --precision "$PRECISION" --log-requests false --shutdown-grace 5; then
     stop_all
     return 1
   fi
@@ -161,7 +161,7 @@ done
 # ---- the tables ------------------------------------------------------------------------------
 
 echo
-echo "## How the cost grows ($(or_na "$(value arch "$OUT/scaling.engine.$first_p.txt")"), emotiond $PRECISION, tta false)"
+echo "## How the cost grows ($(or_na "$(value arch "$OUT/scaling.engine.$first_p.txt")"), emotiond $PRECISION, one view: tta and tta_crops false)"
 echo
 echo "### (a) Workers and connections"
 echo

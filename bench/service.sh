@@ -153,11 +153,12 @@ server_env "$env_file" "$keep_env" "$default_malloc"
 
 cf=$OUT/service.emotiond.txt
 clog=$OUT/service.emotiond.log
-echo "== emotiond serve --workers $WORKERS --tta false --precision $PRECISION"
+echo "== emotiond serve --workers $WORKERS --tta false --tta-crops false --precision $PRECISION"
 status=1  # until emotiond has been measured
 put "$cf" precision "$PRECISION"
-# --tta false: the Flask side runs one forward pass per image, so must we
-if start_emotiond "$clog" --model "$model" --workers "$WORKERS" --tta false \
+# --tta false --tta-crops false: the Flask side runs one forward pass per
+# image, so must we (the service default is 10 views)
+if start_emotiond "$clog" --model "$model" --workers "$WORKERS" --tta false --tta-crops false \
      --precision "$PRECISION" --log-requests "$LOG_REQUESTS" --shutdown-grace 5; then
   sed 's/^/   /' "$clog"
   put "$cf" precision_served "$(or_na "$EMOTIOND_PRECISION_SERVED")"

@@ -69,7 +69,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 trap cleanup EXIT INT TERM
 EMOTIOND_ADMIN_TOKEN=$token "$BUILD/emotiond" serve --host 127.0.0.1 --port 0 --model "$model" \
   --workers "$WORKERS" --model-dir "$store/models" --data-dir "$data" --train-threads "$TRAIN_THREADS" \
-  --train-nice "$TRAIN_NICE" --tta false --log-requests false > "$log" 2>&1 &
+  --train-nice "$TRAIN_NICE" --tta false --tta-crops false --log-requests false > "$log" 2>&1 &
 pid=$!
 port=""
 for _ in $(seq 1 200); do

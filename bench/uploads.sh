@@ -5,7 +5,7 @@
 #   bench/uploads.sh [--quick] [--keep-openblas-env] [--default-malloc] [--model FILE]
 #   PRECISION=int8 DURATION=10 bench/uploads.sh
 #
-# Starts one `emotiond serve --workers $WORKERS --tta $TTA --precision
+# Starts one `emotiond serve --workers $WORKERS --tta $TTA --tta-crops $TTA --precision
 # $PRECISION` on 127.0.0.1 (model: --model FILE, else models/default.emod,
 # else vgg with random weights) and POSTs each image of $UPLOAD_IMAGES (default
 # "48x48.jpg 48x48.png 1920x1080.jpg 3840x2160.jpg", written by
@@ -98,8 +98,8 @@ env_file=$OUT/$PREFIX.env.txt
 server_env "$env_file" "$keep_env" "$default_malloc"
 log=$OUT/$PREFIX.emotiond.log
 put "$res" precision "$PRECISION"
-echo "== emotiond serve --workers $WORKERS --tta $TTA --precision $PRECISION; POST /predict?faces=$FACES"
-start_emotiond "$log" --model "$model" --workers "$WORKERS" --tta "$TTA" --precision "$PRECISION" \
+echo "== emotiond serve --workers $WORKERS --tta $TTA --tta-crops $TTA --precision $PRECISION; POST /predict?faces=$FACES"
+start_emotiond "$log" --model "$model" --workers "$WORKERS" --tta "$TTA" --tta-crops "$TTA" --precision "$PRECISION" \
   --log-requests false --shutdown-grace 5 || exit 1
 put "$res" precision_served "$(or_na "$EMOTIOND_PRECISION_SERVED")"
 url="http://127.0.0.1:$EMOTIOND_PORT/predict?faces=$FACES"

@@ -91,7 +91,8 @@ static int start(const svc_config *cfg, FILE *log, svc_model *model, ms_store *s
      * every worker would only oversubscribe the cores. */
     openblas_set_num_threads(1);
     int workers = cfg_effective_workers(&a->cfg);
-    a->pool = wp_create(model, workers, a->cfg.queue_size, err, errlen);
+    wp_config pc = {workers, a->cfg.queue_size, a->cfg.max_batch, a->cfg.max_batch_delay_us};
+    a->pool = wp_create(model, &pc, err, errlen);
     if (!a->pool) goto err;
     const int precision = wp_set_precision(a->pool, a->cfg.precision);
     if (precision != a->cfg.precision)
@@ -118,9 +119,9 @@ static int start(const svc_config *cfg, FILE *log, svc_model *model, ms_store *s
         if (!a->admin_srv) goto err;
     }
     rlog_event(a->log, a->cfg.log_format, "info",
-               "serving model %s version %s (%s) with %d workers, queue %d, %s", model->id,
-               model->version, a->cfg.model, workers, a->cfg.queue_size,
-               nn_precision_name(precision));
+               "serving model %s version %s (%s) with %d workers, queue %d, batches up to %d, %s",
+               model->id, model->version, a->cfg.model, workers, a->cfg.queue_size,
+               a->cfg.max_batch, nn_precision_name(precision));
     *out = a;
     return 0;
 err:

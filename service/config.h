@@ -23,6 +23,8 @@ typedef struct {
     int workers;              /* inference threads; 0 = number of cores */
     int http_threads;         /* libmicrohttpd thread pool size */
     int queue_size;           /* bounded job queue; full -> 503 */
+    int max_batch;            /* queued jobs a worker takes at once (micro-batching) */
+    int max_batch_delay_us;   /* wait for a fuller batch; 0 = never */
     long long max_body_bytes; /* request body limit -> 413 */
     int max_image_width;      /* decoder limits, checked from the header */
     int max_image_height;

@@ -281,8 +281,9 @@ static enum MHD_Result handle_get(req *r)
         wp_get_stats(s->d.pool, &st);
         svc_model *m = wp_get_model(s->d.pool);
         const char *reason;
-        metrics_gauges g = {st.queue_depth, st.queue_capacity, st.workers, st.busy,
-                            st.busy_seconds,  m->id,            m->version, is_ready(s, &reason)};
+        metrics_gauges g = {st.queue_depth, st.queue_capacity, st.workers,    st.busy,
+                            st.busy_seconds, m->id,            m->version,    is_ready(s, &reason),
+                            st.batches};
         size_t len = 0;
         char *text = metrics_render(s->d.met, &g, &len);
         sm_unref(m);
@@ -452,11 +453,15 @@ static void job_finished(req *r)
     MHD_resume_connection(c);
 }
 
-static void job_run(void *arg, const wp_ctx *ctx)
+/* A batch of queued /predict jobs: classified together, then every
+ * connection resumed in one burst, which the HTTP thread handles in one
+ * wake-up. */
+static void job_run(void **args, int n, const wp_ctx *ctx)
 {
-    req *r = arg;
-    predict_run(&r->job, ctx);
-    job_finished(r);
+    predict_job *jobs[WP_MAX_BATCH];
+    for (int i = 0; i < n; i++) jobs[i] = &((req *)args[i])->job;
+    predict_run_batch(jobs, n, ctx);
+    for (int i = 0; i < n; i++) job_finished(args[i]);
 }
 
 static void job_cancel(void *arg)

@@ -173,6 +173,10 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
               "workers.\n"
               "# TYPE emotiond_worker_busy_seconds_total counter\n"
               "emotiond_worker_busy_seconds_total %.6f\n"
+              "# HELP emotiond_worker_batches_total Batches the workers ran (queued images "
+              "taken together: jobs per batch = emotiond_inferences_total / this, for crops).\n"
+              "# TYPE emotiond_worker_batches_total counter\n"
+              "emotiond_worker_batches_total %llu\n"
               "# HELP emotiond_ready 1 when the service accepts predictions.\n"
               "# TYPE emotiond_ready gauge\n"
               "emotiond_ready %d\n"
@@ -182,7 +186,7 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
               "emotiond_model_reloads_total{result=\"error\"} %llu\n",
               atomic_load(&m->inferences), atomic_load(&m->queue_rejections), g->queue_depth,
               g->queue_capacity, (long long)atomic_load(&m->in_flight), g->workers,
-              g->workers_busy, g->worker_busy_seconds, g->ready,
+              g->workers_busy, g->worker_busy_seconds, g->worker_batches, g->ready,
               atomic_load(&m->model_reloads_ok), atomic_load(&m->model_reloads_failed));
     sb_printf(&s, "# HELP emotiond_model_info The model being served.\n"
                   "# TYPE emotiond_model_info gauge\n"

@@ -42,6 +42,7 @@ typedef struct {
     double worker_busy_seconds;
     const char *model_id, *model_version;
     int ready;
+    unsigned long long worker_batches; /* worker runs; inferences / batches = mean batch */
 } metrics_gauges;
 
 void metrics_init(metrics *m);

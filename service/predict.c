@@ -123,32 +123,25 @@ static void fail_image(predict_job *job, int rc, const char *msg)
                  msg[0] ? msg : "the image cannot be decoded");
 }
 
-/* The whole image is one face crop: resized to the model's input and
- * classified (the answer without "faces"). */
-static void classify_crop(predict_job *job, const wp_ctx *ctx, const uint8_t *data, size_t len)
+/* The whole image is one face crop: decoded straight to the model's input
+ * size into pixels (side x side). Returns 0, or -1 with the job's error set. */
+static int decode_crop(predict_job *job, int side, const uint8_t *data, size_t len,
+                       uint8_t *pixels, int *w, int *h)
 {
-    const svc_model *info = ctx->info;
-    int side = info->input_size;
-    uint8_t *pixels = malloc((size_t)side * (size_t)side);
-    float *probs = malloc((size_t)info->num_classes * sizeof *probs);
-    if (!pixels || !probs) {
-        predict_fail(job, 503, "out_of_memory", "out of memory");
-        goto done;
-    }
     char msg[256] = "";
-    int w = 0, h = 0;
-    int rc = img_decode_gray_resized(data, len, &job->limits, side, side, pixels, &w, &h, msg,
+    int rc = img_decode_gray_resized(data, len, &job->limits, side, side, pixels, w, h, msg,
                                      sizeof msg);
     if (rc != IMG_OK) {
         fail_image(job, rc, msg);
-        goto done;
+        return -1;
     }
-    if (nn_predict_u8(ctx->model, ctx->ws, pixels, 1, job->tta,
-                      probs)) {
-        predict_fail(job, 500, "inference_failed", "the model failed on this image");
-        goto done;
-    }
-    if (job->met) atomic_fetch_add(&job->met->inferences, 1);
+    return 0;
+}
+
+/* The answer without "faces", from the crop's probabilities. */
+static void answer_crop(predict_job *job, const wp_ctx *ctx, const float *probs, int w, int h)
+{
+    const svc_model *info = ctx->info;
     jr_prediction pr = {
         .num_classes = info->num_classes,
         .class_names = info->class_names,
@@ -163,16 +156,23 @@ static void classify_crop(predict_job *job, const wp_ctx *ctx, const uint8_t *da
     job->response = jr_prediction_json(&pr);
     job->status = job->response ? 200 : 503;
     if (!job->response) job->error_code = "out_of_memory";
-done:
-    free(pixels);
-    free(probs);
 }
 
-void predict_run(predict_job *job, const wp_ctx *ctx)
+/* What prepare() left to do for a job. */
+enum { PREP_ANSWERED, PREP_CROP };
+
+/* Everything before the forward pass. A job whose whole image is one face
+ * crop (faces=none, no detector, or faces=auto and an image small enough)
+ * is decoded into pixels (side x side) and left for the batched forward
+ * pass: PREP_CROP with its size in *w, *h. Any other job is finished here
+ * (an error, or face detection, which classifies each face itself):
+ * PREP_ANSWERED. */
+static int prepare(predict_job *job, const wp_ctx *ctx, uint8_t *pixels, int *w, int *h)
 {
     uint8_t *owned = NULL, *gray = NULL;
     const uint8_t *data = job->body;
     size_t len = job->len;
+    int what = PREP_ANSWERED;
 
     job->status = 0;
     job->error_code = NULL;
@@ -190,28 +190,85 @@ void predict_run(predict_job *job, const wp_ctx *ctx)
                      "this server has no face detector (face_cascade is not set)");
         goto done;
     }
+    const int side = ctx->info->input_size;
     if (job->faces == FACES_NONE || !job->cascade) {
-        classify_crop(job, ctx, data, len);
+        if (!decode_crop(job, side, data, len, pixels, w, h)) what = PREP_CROP;
         goto done;
     }
     /* Detection needs the full-size image; the decoder checks the limits
      * from the header before allocating it. */
     char msg[256] = "";
-    int w = 0, h = 0;
-    int rc = img_decode_gray(data, len, &job->limits, &gray, &w, &h, msg, sizeof msg);
+    int gw = 0, gh = 0;
+    int rc = img_decode_gray(data, len, &job->limits, &gray, &gw, &gh, msg, sizeof msg);
     if (rc != IMG_OK) {
         fail_image(job, rc, msg);
         goto done;
     }
-    if (job->faces == FACES_AUTO && w <= job->crop_max_side && h <= job->crop_max_side) {
+    if (job->faces == FACES_AUTO && gw <= job->crop_max_side && gh <= job->crop_max_side) {
         /* Small enough to be a crop already: classified exactly as before
          * face detection existed (same decoder path, same pixels). */
-        classify_crop(job, ctx, data, len);
+        if (!decode_crop(job, side, data, len, pixels, w, h)) what = PREP_CROP;
         goto done;
     }
-    predict_faces(job, ctx, gray, w, h);
+    predict_faces(job, ctx, gray, gw, gh);
 done:
-    if (job->error_code && job->met) metrics_decode_failure(job->met, job->error_code);
     free(owned);
     free(gray);
+    return what;
+}
+
+void predict_run_batch(predict_job **jobs, int n, const wp_ctx *ctx)
+{
+    const int side = ctx->info->input_size, K = ctx->info->num_classes;
+    const size_t img = (size_t)side * (size_t)side;
+    uint8_t *pixels = malloc((size_t)n * img);
+    float *probs = malloc((size_t)n * (size_t)K * sizeof *probs);
+    int *crop = malloc((size_t)n * 3 * sizeof *crop); /* job index, w, h of each crop */
+    if (!pixels || !probs || !crop) {
+        for (int i = 0; i < n; i++) predict_fail(jobs[i], 503, "out_of_memory", "out of memory");
+        goto done;
+    }
+    int k = 0; /* crops waiting for the forward pass */
+    for (int i = 0; i < n; i++) {
+        int w = 0, h = 0;
+        if (prepare(jobs[i], ctx, pixels + (size_t)k * img, &w, &h) == PREP_CROP) {
+            crop[3 * k] = i;
+            crop[3 * k + 1] = w;
+            crop[3 * k + 2] = h;
+            k++;
+        }
+    }
+    /* One forward pass per run of crops with the same views (all of them,
+     * unless jobs of differently configured servers share the pool). */
+    for (int a = 0; a < k;) {
+        const int tta = jobs[crop[3 * a]]->tta;
+        int b = a + 1;
+        while (b < k && jobs[crop[3 * b]]->tta == tta) b++;
+        float *pa = probs + (size_t)a * (size_t)K;
+        if (nn_predict_u8(ctx->model, ctx->ws, pixels + (size_t)a * img, b - a, tta, pa)) {
+            for (int c = a; c < b; c++)
+                predict_fail(jobs[crop[3 * c]], 500, "inference_failed",
+                             "the model failed on this image");
+        } else {
+            for (int c = a; c < b; c++) {
+                predict_job *job = jobs[crop[3 * c]];
+                if (job->met) atomic_fetch_add(&job->met->inferences, 1);
+                answer_crop(job, ctx, probs + (size_t)c * (size_t)K, crop[3 * c + 1],
+                            crop[3 * c + 2]);
+            }
+        }
+        a = b;
+    }
+done:
+    for (int i = 0; i < n; i++)
+        if (jobs[i]->error_code && jobs[i]->met)
+            metrics_decode_failure(jobs[i]->met, jobs[i]->error_code);
+    free(pixels);
+    free(probs);
+    free(crop);
+}
+
+void predict_run(predict_job *job, const wp_ctx *ctx)
+{
+    predict_run_batch(&job, 1, ctx);
 }

@@ -49,6 +49,12 @@ typedef struct {
 /* Classifies the image in job->body with the worker's model. */
 void predict_run(predict_job *job, const wp_ctx *ctx);
 
+/* predict_run for n jobs at once (n <= the max_batch of ctx->ws): each is
+ * decoded, then every whole-image crop among them goes through one batched
+ * forward pass (jobs with face detection or an error are finished on their
+ * own). Each job gets the answer predict_run would give it. */
+void predict_run_batch(predict_job **jobs, int n, const wp_ctx *ctx);
+
 /* predict_faces.c: detects the faces in a decoded w x h grayscale image and
  * classifies each ({"faces": [...]} answer). */
 void predict_faces(predict_job *job, const wp_ctx *ctx, const uint8_t *gray, int w, int h);

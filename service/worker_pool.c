@@ -2,6 +2,7 @@
 #include "worker_pool.h"
 #include "util.h"
 
+#include <errno.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,7 +38,8 @@ struct wp_pool {
     int closed, stopping;
     int busy;
     double busy_seconds;
-    unsigned long long done;
+    unsigned long long done, batches;
+    int max_batch, batch_delay_us;
     svc_model *model; /* current master */
     unsigned gen;
     int precision;    /* NN_PRECISION_* every worker's copy runs in */
@@ -54,13 +56,13 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Makes w's private copy of src. On failure w keeps what it had. TTA runs
- * the mirrored image in the same call, hence room for a batch of 2. */
+/* Makes w's private copy of src, with scratch memory for a whole batch. On
+ * failure w keeps what it had. */
 static int worker_adopt(worker *w, svc_model *src)
 {
     nn_model *m = nn_model_clone(src->nn);
     if (m) nn_model_set_precision(m, (nn_precision)w->precision);
-    nn_ws *ws = m ? nn_ws_create(m, 2) : NULL;
+    nn_ws *ws = m ? nn_ws_create(m, w->pool->max_batch) : NULL;
     if (!m || !ws) {
         if (m) nn_model_free(m);
         return -1;
@@ -74,10 +76,50 @@ static int worker_adopt(worker *w, svc_model *src)
     return 0;
 }
 
+/* Moves the job at the head of the queue to out. Called with p->mu held. */
+static job pop_job(wp_pool *p)
+{
+    job j = p->ring[p->head];
+    p->head = (p->head + 1) % p->cap;
+    p->count--;
+    return j;
+}
+
+/* Takes the first job and, behind it, up to max_batch - 1 more with the same
+ * run function (a different one ends the batch, so order is kept). With a
+ * batch delay, a batch that is not full waits that long for more jobs;
+ * without one it starts at once. Called with p->mu held and p->count > 0;
+ * returns the number taken into batch[]. */
+static int take_batch(wp_pool *p, job *batch)
+{
+    int n = 0;
+    batch[n++] = pop_job(p);
+    while (n < p->max_batch && p->count && p->ring[p->head].run == batch[0].run)
+        batch[n++] = pop_job(p);
+    if (n < p->max_batch && p->batch_delay_us > 0 && !p->count) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        long long ns = dl.tv_nsec + (long long)p->batch_delay_us * 1000;
+        dl.tv_sec += (time_t)(ns / 1000000000LL);
+        dl.tv_nsec = (long)(ns % 1000000000LL);
+        while (n < p->max_batch && !p->stopping && !p->closed) {
+            if (p->count) {
+                if (p->ring[p->head].run != batch[0].run) break;
+                batch[n++] = pop_job(p);
+                continue;
+            }
+            if (pthread_cond_timedwait(&p->has_job, &p->mu, &dl) == ETIMEDOUT) break;
+        }
+    }
+    return n;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     wp_pool *p = w->pool;
+    job batch[WP_MAX_BATCH];
+    void *args[WP_MAX_BATCH];
     /* Parallelism comes from the workers, one per core: the engine's OpenMP
      * regions run single-threaded inside a worker. */
     omp_set_num_threads(1);
@@ -88,9 +130,7 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             break;
         }
-        job j = p->ring[p->head];
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
+        const int n = take_batch(p, batch);
         p->busy++;
         svc_model *latest = NULL;
         if (w->gen != p->gen) {
@@ -113,27 +153,33 @@ static void *worker_main(void *arg)
         }
         double t0 = nn_now_s();
         wp_ctx ctx = {w->model, w->ws, w->info, w->index};
-        j.run(j.arg, &ctx);
+        for (int i = 0; i < n; i++) args[i] = batch[i].arg;
+        batch[0].run(args, n, &ctx);
         double dt = nn_now_s() - t0;
 
         pthread_mutex_lock(&p->mu);
         p->busy--;
         p->busy_seconds += dt;
-        p->done++;
+        p->done += (unsigned long long)n;
+        p->batches++;
         pthread_cond_broadcast(&p->idle);
         pthread_mutex_unlock(&p->mu);
     }
     return NULL;
 }
 
-wp_pool *wp_create(svc_model *model, int workers, int capacity, char *err, size_t errlen)
+wp_pool *wp_create(svc_model *model, const wp_config *cfg, char *err, size_t errlen)
 {
+    const int workers = cfg->workers;
     wp_pool *p = calloc(1, sizeof *p);
     if (!p) goto oom;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->has_job, NULL);
     pthread_cond_init(&p->idle, NULL);
-    p->cap = capacity > 0 ? capacity : 1;
+    p->cap = cfg->capacity > 0 ? cfg->capacity : 1;
+    p->max_batch = cfg->max_batch < 1 ? 1 : cfg->max_batch > WP_MAX_BATCH ? WP_MAX_BATCH
+                                                                          : cfg->max_batch;
+    p->batch_delay_us = cfg->batch_delay_us > 0 ? cfg->batch_delay_us : 0;
     p->ring = calloc((size_t)p->cap, sizeof *p->ring);
     p->nworkers = workers > 0 ? workers : 1;
     p->workers = calloc((size_t)p->nworkers, sizeof *p->workers);
@@ -216,6 +262,7 @@ void wp_get_stats(wp_pool *p, wp_stats *s)
     s->busy = p->busy;
     s->busy_seconds = p->busy_seconds;
     s->jobs_done = p->done;
+    s->batches = p->batches;
     pthread_mutex_unlock(&p->mu);
 }
 

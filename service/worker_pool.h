@@ -23,7 +23,14 @@ typedef struct {
     int worker;              /* index, 0..workers-1 */
 } wp_ctx;
 
-typedef void (*wp_run_fn)(void *arg, const wp_ctx *ctx);
+/* Runs n jobs (1 <= n <= the pool's max_batch) that were queued with the
+ * same run function, in queue order: args[0..n-1]. Micro-batching: when
+ * several jobs wait, a worker takes them together so that the function can
+ * run one batched forward pass and answer them at once (one wake-up of the
+ * HTTP threads instead of n). n is 1 whenever the queue holds one job, so a
+ * lightly loaded server never waits for a batch to fill (unless the pool's
+ * batch delay says otherwise). */
+typedef void (*wp_run_fn)(void **args, int n, const wp_ctx *ctx);
 /* Called instead of run for a job dropped by wp_cancel_pending/wp_destroy. */
 typedef void (*wp_cancel_fn)(void *arg);
 
@@ -34,10 +41,24 @@ typedef struct {
     int workers, busy;
     double busy_seconds; /* summed over workers */
     unsigned long long jobs_done;
+    unsigned long long batches; /* calls of a run function: jobs_done / batches = mean batch */
 } wp_stats;
 
-/* Takes a reference to model. */
-wp_pool *wp_create(svc_model *model, int workers, int capacity, char *err, size_t errlen);
+/* Largest max_batch wp_create takes. */
+#define WP_MAX_BATCH 64
+
+typedef struct {
+    int workers;        /* threads (>= 1) */
+    int capacity;       /* queued jobs before wp_submit answers WP_E_FULL */
+    int max_batch;      /* jobs one worker takes at once, 1..WP_MAX_BATCH */
+    int batch_delay_us; /* 0: never wait for a batch to fill; else how long a
+                         * worker that found fewer than max_batch jobs waits
+                         * for more before it starts */
+} wp_config;
+
+/* Takes a reference to model. Each worker's scratch memory holds max_batch
+ * images. */
+wp_pool *wp_create(svc_model *model, const wp_config *cfg, char *err, size_t errlen);
 
 /* WP_OK, WP_E_FULL (queue at capacity) or WP_E_CLOSED (wp_close was called). */
 int wp_submit(wp_pool *p, wp_run_fn run, wp_cancel_fn cancel, void *arg);

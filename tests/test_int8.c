@@ -365,11 +365,13 @@ typedef struct {
     float probs[7];
 } pool_job;
 
-static void pool_run(void *arg, const wp_ctx *ctx)
+static void pool_run(void **args, int n, const wp_ctx *ctx)
 {
-    pool_job *j = arg;
-    j->precision = nn_model_precision(ctx->model);
-    nn_predict_u8(ctx->model, ctx->ws, j->px, 1, NN_TTA_NONE, j->probs);
+    for (int i = 0; i < n; i++) {
+        pool_job *j = args[i];
+        j->precision = nn_model_precision(ctx->model);
+        nn_predict_u8(ctx->model, ctx->ws, j->px, 1, NN_TTA_NONE, j->probs);
+    }
 }
 
 static void pool_cancel(void *arg) { (void)arg; }
@@ -386,7 +388,8 @@ START_TEST(test_worker_pool_precision)
     ck_assert_int_eq(nn_predict_u8(mine, ws, px, 1, NN_TTA_NONE, want), 0);
     svc_model *sm = sm_wrap(m, NULL, err, sizeof err);
     ck_assert_msg(sm != NULL, "%s", err);
-    wp_pool *pool = wp_create(sm, 1, 4, err, sizeof err);
+    wp_config pc = {.workers = 1, .capacity = 4, .max_batch = 1};
+    wp_pool *pool = wp_create(sm, &pc, err, sizeof err);
     ck_assert_msg(pool != NULL, "%s", err);
     ck_assert_int_eq(wp_set_precision(pool, NN_PRECISION_INT8), p8);
     for (int round = 0; round < 2; round++) {

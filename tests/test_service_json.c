@@ -109,7 +109,7 @@ START_TEST(test_metrics_text)
     metrics_observe_request(&m, ROUTE_PREDICT, 418, 20);
     metrics_decode_failure(&m, "corrupt_png");
     metrics_decode_failure(&m, "something new");
-    metrics_gauges g = {3, 64, 2, 1, 1.5, "seed", "v\"1\n", 1};
+    metrics_gauges g = {3, 64, 2, 1, 1.5, "seed", "v\"1\n", 1, 7};
     size_t len;
     char *t = metrics_render(&m, &g, &len);
     ck_assert_uint_eq(strlen(t), len);
@@ -124,6 +124,7 @@ START_TEST(test_metrics_text)
     ck_assert_ptr_nonnull(strstr(t, "emotiond_decode_failures_total{reason=\"other\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "emotiond_queue_depth 3\n"));
     ck_assert_ptr_nonnull(strstr(t, "emotiond_worker_busy_seconds_total 1.500000\n"));
+    ck_assert_ptr_nonnull(strstr(t, "emotiond_worker_batches_total 7\n"));
     ck_assert_ptr_nonnull(strstr(t, "emotiond_model_info{id=\"seed\",version=\"v\\\"1\\n\"} 1\n"));
     /* Every line is a comment or "name{labels} value". */
     char *save = NULL;
