@@ -226,7 +226,7 @@ FUZZ_REPLAY_OBJ := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%.o)
 # report, and its timings assume uninstrumented speed.
 TSAN_TESTS      := test_admin_swap test_admin_train test_admin_auth test_hostile_bodies \
                    test_service_http test_service_faces test_service_corpus \
-                   test_service_process test_web test_metrics_promtool test_faults_disk
+                   test_service_process test_web test_metrics_promtool test_faults_disk test_worker_pool
 
 .PHONY: fuzz fuzz-ci fuzz-build fuzz-seeds _fuzz-bins tsan _tsan
 
