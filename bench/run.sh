@@ -50,7 +50,7 @@ or_na() { if [ -n "${1:-}" ]; then printf '%s' "$1"; else printf 'n/a'; fi; }
 # higher is better (speed-up = C/torch), "down" lower (speed-up = torch/C),
 # "-" no speed-up column (sizes, SGEMM rates of the shared OpenBLAS).
 row() {
-  local c t e b su_e su_b
+  local c e b su_e su_b
   c=$(value "$2" "$cf"); e=$(value "$3" "$tf"); b=$(value "$3_best" "$tf")
   [ -n "$b" ] || b=$e
   case $4 in

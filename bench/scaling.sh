@@ -19,10 +19,13 @@
 #      $BATCHES ("1 8 32 64 128") for each of $PRECISIONS ("fp32 int8")
 #      (bench_nn --batches);
 #  (d) image size: bench/uploads.sh with IMAGES=$SIZES ("48x48.jpg 256x256.jpg
-#      1920x1080.jpg 3840x2160.jpg") at 16 connections.
+#      1920x1080.jpg 3840x2160.jpg") at 16 connections;
+#  (e) micro-batching: emotiond --workers $BATCH_WORKERS (2) --max-batch B for
+#      each B of $MAX_BATCHES ("1 8 32") at $BATCH_CONNS ("1 16 64")
+#      connections, with the mean batch the workers ran (from /metrics).
 # The service runs at PRECISION (fp32) with --tta false --tta-crops false. DURATION s per wrk
-# point (5; 2 with --quick), WARMUP (1): 15 wrk points plus warm-ups and the
-# engine-alone runs, a few minutes. Never fails on timing; every server it
+# point (5; 2 with --quick), WARMUP (1): 25 wrk points plus warm-ups and the
+# engine-alone runs, about 4 minutes. Never fails on timing; every server it
 # starts is stopped at exit.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -40,6 +43,9 @@ CONNS=${CONNS:-1 4 16 64 256}
 BATCHES=${BATCHES:-1 8 32 64 128}
 PRECISIONS=${PRECISIONS:-fp32 int8}
 SIZES=${SIZES:-48x48.jpg 256x256.jpg 1920x1080.jpg 3840x2160.jpg}
+MAX_BATCHES=${MAX_BATCHES:-1 8 32}
+BATCH_WORKERS=${BATCH_WORKERS:-2}
+BATCH_CONNS=${BATCH_CONNS:-1 16 64}
 check_precision "$PRECISION"
 for p in $PRECISIONS; do check_precision "$p"; done
 
@@ -52,7 +58,7 @@ while [ $# -gt 0 ]; do
     --model) [ $# -ge 2 ] || { echo "scaling.sh: --model needs a file" >&2; exit 2; }
              model=$2; shift ;;
     --model=*) model=${1#--model=} ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "scaling.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -62,7 +68,7 @@ case ${EMOTIOND_BENCH_DEFAULT_MALLOC:-} in ''|0) ;; *) default_malloc=1 ;; esac
 if [ $quick = 1 ]; then DURATION=${DURATION:-2}; else DURATION=${DURATION:-5}; fi
 WARMUP=${WARMUP:-1}
 maxc=16  # at least 16: the memory runs of RSS_WORKERS use 16 connections
-for c in $CONNS; do [ "$c" -le "$maxc" ] || maxc=$c; done
+for c in $CONNS $BATCH_CONNS; do [ "$c" -le "$maxc" ] || maxc=$c; done
 QUEUE_SIZE=${QUEUE_SIZE:-$maxc}
 
 for b in emotiond bench/bench_nn; do
@@ -116,47 +122,73 @@ res=$OUT/scaling.service.txt
 put "$res" precision "$PRECISION"
 put "$res" queue_size "$QUEUE_SIZE"
 
-# serve_and_load W CONNS...: emotiond --workers W, one request, idle RSS, a
-# warm-up, then wrk at each connection count. Keys wW_* in $res.
+# counters URL: "inferences batches" from emotiond's /metrics at URL (its
+# base), empty when it cannot be read.
+counters() {
+  curl -s -m 10 "$1/metrics" | awk '
+    $1 == "emotiond_inferences_total" { i = $2 }
+    $1 == "emotiond_worker_batches_total" { b = $2 }
+    END { if (i != "" && b != "") print i, b }'
+}
+
+# serve_and_load KEY W CONNS...: emotiond --workers W (plus the options in the
+# array SERVE_EXTRA), one request, idle RSS, a warm-up, then wrk at each
+# connection count, with the mean batch of each run from /metrics. Keys
+# KEY_* in $res.
+SERVE_EXTRA=()
 serve_and_load() {
-  local w=$1 c wf peak=0 k; shift
-  local log=$OUT/scaling.emotiond.w$w.log
-  echo "== emotiond serve --workers $w --queue-size $QUEUE_SIZE --tta false --tta-crops false --precision $PRECISION"
+  local key=$1 w=$2 c wf peak=0 k before after; shift 2
+  local log=$OUT/scaling.emotiond.$key.log
+  echo "== emotiond serve --workers $w --queue-size $QUEUE_SIZE --tta false --tta-crops false" \
+       "--precision $PRECISION ${SERVE_EXTRA[*]}"
   if ! start_emotiond "$log" --model "$model" --workers "$w" --queue-size "$QUEUE_SIZE" \
-       --tta false --tta-crops false --precision "$PRECISION" --log-requests false --shutdown-grace 5; then
+       --tta false --tta-crops false --precision "$PRECISION" --log-requests false --shutdown-grace 5 \
+       "${SERVE_EXTRA[@]}"; then
     stop_all
     return 1
   fi
-  put "$res" "w${w}_precision_served" "$(or_na "$EMOTIOND_PRECISION_SERVED")"
-  local url="http://127.0.0.1:$EMOTIOND_PORT/predict"
+  put "$res" "${key}_precision_served" "$(or_na "$EMOTIOND_PRECISION_SERVED")"
+  local base="http://127.0.0.1:$EMOTIOND_PORT" url="http://127.0.0.1:$EMOTIOND_PORT/predict"
   curl -s -m 30 -o /dev/null -X POST -H 'Content-Type: image/png' --data-binary "@$PNG" "$url" ||
-    echo "scaling.sh: workers $w: first request failed" >&2
+    echo "scaling.sh: $key: first request failed" >&2
   sleep 0.5
-  put "$res" "w${w}_rss_idle_kb" "$(rss_kb "$EMOTIOND_PID")"
-  run_wrk "$OUT/scaling.w$w.warmup.txt" "$PNG" image/png 16 "$WARMUP" "$url"
+  put "$res" "${key}_rss_idle_kb" "$(rss_kb "$EMOTIOND_PID")"
+  run_wrk "$OUT/scaling.$key.warmup.txt" "$PNG" image/png 16 "$WARMUP" "$url"
   for c in "$@"; do
-    wf=$OUT/scaling.w$w.c$c.txt
+    wf=$OUT/scaling.$key.c$c.txt
+    before=$(counters "$base")
     run_wrk "$wf" "$PNG" image/png "$c" "$DURATION" "$url" "$EMOTIOND_PID"
+    after=$(counters "$base")
     [ "$RUN_WRK_RSS_PEAK_KB" -le "$peak" ] || peak=$RUN_WRK_RSS_PEAK_KB
-    for k in req_s ok_req_s p50_ms p99_ms; do put "$res" "w${w}_c${c}_$k" "$(wrk_value "$k" "$wf")"; done
-    put "$res" "w${w}_c${c}_errors" "$(wrk_errors "$wf")"
+    for k in req_s ok_req_s p50_ms p99_ms; do put "$res" "${key}_c${c}_$k" "$(wrk_value "$k" "$wf")"; done
+    put "$res" "${key}_c${c}_errors" "$(wrk_errors "$wf")"
+    if [ -n "$before" ] && [ -n "$after" ]; then
+      put "$res" "${key}_c${c}_mean_batch" "$(echo "$before $after" |
+        awk '{ if ($4 > $2) printf "%.2f", ($3 - $1) / ($4 - $2) }')"
+    fi
     echo "   $c connections: $(or_na "$(wrk_value req_s "$wf")") req/s," \
          "p50 $(or_na "$(wrk_value p50_ms "$wf")") ms, p99 $(or_na "$(wrk_value p99_ms "$wf")") ms," \
-         "$(wrk_errors "$wf") failed"
+         "$(wrk_errors "$wf") failed, mean batch $(or_na "$(value "${key}_c${c}_mean_batch" "$res")")"
   done
-  put "$res" "w${w}_rss_load_kb" "$peak"
+  put "$res" "${key}_rss_load_kb" "$peak"
   stop_all
 }
 
 status=0
 for w in $WORKER_COUNTS; do
   # shellcheck disable=SC2086  # CONNS is a list
-  serve_and_load "$w" $CONNS || status=1
+  serve_and_load "w$w" "$w" $CONNS || status=1
 done
 for w in $RSS_WORKERS; do
   case " $WORKER_COUNTS " in *" $w "*) continue ;; esac
-  serve_and_load "$w" 16 || status=1
+  serve_and_load "w$w" "$w" 16 || status=1
 done
+for b in $MAX_BATCHES; do
+  SERVE_EXTRA=(--max-batch "$b")
+  # shellcheck disable=SC2086  # BATCH_CONNS is a list
+  serve_and_load "b$b" "$BATCH_WORKERS" $BATCH_CONNS || status=1
+done
+SERVE_EXTRA=()
 
 # ---- the tables ------------------------------------------------------------------------------
 
@@ -233,6 +265,24 @@ done
 echo
 echo "### (d) Image size (bench/uploads.sh, 16 connections, faces=none)"
 sed -n '/^wrk on/,$p' "$OUT/scaling.uploads.out"
+
+echo
+echo "### (e) Micro-batching (emotiond --workers $BATCH_WORKERS --max-batch B)"
+echo
+echo "The same 48x48 PNG, ${DURATION} s per point; \"mean batch\": images per forward pass the" \
+     "workers ran during that point (emotiond_inferences_total / emotiond_worker_batches_total" \
+     "from /metrics); B = 1 is one request per forward pass."
+echo
+echo "| max_batch | connections | req/s | p50 | p99 | failed | mean batch |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
+for b in $MAX_BATCHES; do
+  for c in $BATCH_CONNS; do
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$b" "$c" \
+      "$(or_na "$(value "b${b}_c${c}_req_s" "$res")")" "$(or_na "$(value "b${b}_c${c}_p50_ms" "$res")")" \
+      "$(or_na "$(value "b${b}_c${c}_p99_ms" "$res")")" "$(or_na "$(value "b${b}_c${c}_errors" "$res")")" \
+      "$(or_na "$(value "b${b}_c${c}_mean_batch" "$res")")"
+  done
+done
 echo
 for w in $WORKER_COUNTS $RSS_WORKERS; do
   s=$(value "w${w}_precision_served" "$res")
