@@ -27,12 +27,25 @@ typedef struct {
     svc_model *info;  /* what model was copied from (referenced) */
     unsigned gen;     /* generation of info */
     int precision;    /* NN_PRECISION_* asked of model */
+    pthread_cond_t wake; /* signalled when a job is handed to this idle worker */
+    int asleep;          /* on the pool's idle stack (guarded by the pool's mu) */
 } worker;
 
 struct wp_pool {
     pthread_mutex_t mu;
-    pthread_cond_t has_job;  /* queue not empty, or stopping */
+    pthread_cond_t has_job;  /* a job arrived: for a worker gathering a batch */
     pthread_cond_t idle;     /* a job finished */
+    /* Idle workers, the most recently idle on top. A new job wakes the top
+     * one: with one condition variable for all, glibc wakes the longest
+     * waiter, so at low load the workers take turns and each request runs on
+     * a model copy whose weights another worker's run has pushed out of the
+     * caches; waking the worker that just finished keeps one copy warm
+     * (measured: 2 workers at 1 connection answered ~20% fewer requests
+     * than 1 worker before this). */
+    worker **idle_stack;
+    int n_idle;
+    int gathering; /* workers waiting for more jobs to fill a batch */
+    int wake_ready; /* the workers' wake conditions are initialised */
     job *ring;
     int cap, head, count;
     int closed, stopping;
@@ -76,6 +89,32 @@ static int worker_adopt(worker *w, svc_model *src)
     return 0;
 }
 
+/* Hands the queue to the most recently idle worker, if any. Called with
+ * p->mu held. */
+static void wake_one(wp_pool *p)
+{
+    if (!p->n_idle) return;
+    worker *w = p->idle_stack[--p->n_idle];
+    w->asleep = 0;
+    pthread_cond_signal(&w->wake);
+}
+
+/* Sleeps until wake_one picks w or the pool stops. Called with p->mu held. */
+static void sleep_idle(wp_pool *p, worker *w)
+{
+    w->asleep = 1;
+    p->idle_stack[p->n_idle++] = w;
+    while (w->asleep && !p->stopping) pthread_cond_wait(&w->wake, &p->mu);
+    if (w->asleep) { /* stopping: leave the stack */
+        for (int i = 0; i < p->n_idle; i++)
+            if (p->idle_stack[i] == w) {
+                p->idle_stack[i] = p->idle_stack[--p->n_idle];
+                break;
+            }
+        w->asleep = 0;
+    }
+}
+
 /* Moves the job at the head of the queue to out. Called with p->mu held. */
 static job pop_job(wp_pool *p)
 {
@@ -102,6 +141,7 @@ static int take_batch(wp_pool *p, job *batch)
         long long ns = dl.tv_nsec + (long long)p->batch_delay_us * 1000;
         dl.tv_sec += (time_t)(ns / 1000000000LL);
         dl.tv_nsec = (long)(ns % 1000000000LL);
+        p->gathering++;
         while (n < p->max_batch && !p->stopping && !p->closed) {
             if (p->count) {
                 if (p->ring[p->head].run != batch[0].run) break;
@@ -110,7 +150,11 @@ static int take_batch(wp_pool *p, job *batch)
             }
             if (pthread_cond_timedwait(&p->has_job, &p->mu, &dl) == ETIMEDOUT) break;
         }
+        p->gathering--;
     }
+    /* Jobs left behind (a full batch, another kind, or jobs that arrived
+     * while this worker gathered): another worker starts on them. */
+    if (p->count) wake_one(p);
     return n;
 }
 
@@ -125,13 +169,16 @@ static void *worker_main(void *arg)
     omp_set_num_threads(1);
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->count && !p->stopping) pthread_cond_wait(&p->has_job, &p->mu);
+        while (!p->count && !p->stopping) sleep_idle(p, w);
         if (!p->count) { /* stopping and nothing left */
             pthread_mutex_unlock(&p->mu);
             break;
         }
-        const int n = take_batch(p, batch);
+        /* Busy from the first job taken: a worker gathering a batch holds
+         * jobs that are no longer queued, and wp_wait_idle must wait for
+         * them (before this it could return while they sat in batch[]). */
         p->busy++;
+        const int n = take_batch(p, batch);
         svc_model *latest = NULL;
         if (w->gen != p->gen) {
             latest = sm_ref(p->model);
@@ -183,7 +230,10 @@ wp_pool *wp_create(svc_model *model, const wp_config *cfg, char *err, size_t err
     p->ring = calloc((size_t)p->cap, sizeof *p->ring);
     p->nworkers = workers > 0 ? workers : 1;
     p->workers = calloc((size_t)p->nworkers, sizeof *p->workers);
-    if (!p->ring || !p->workers) goto oom;
+    p->idle_stack = calloc((size_t)p->nworkers, sizeof *p->idle_stack);
+    if (!p->ring || !p->workers || !p->idle_stack) goto oom;
+    for (int i = 0; i < p->nworkers; i++) pthread_cond_init(&p->workers[i].wake, NULL);
+    p->wake_ready = 1;
     p->model = sm_ref(model);
     p->gen = 1;
     for (int i = 0; i < p->nworkers; i++) {
@@ -219,7 +269,10 @@ int wp_submit(wp_pool *p, wp_run_fn run, wp_cancel_fn cancel, void *arg)
     else {
         p->ring[(p->head + p->count) % p->cap] = (job){run, cancel, arg};
         p->count++;
-        pthread_cond_signal(&p->has_job);
+        /* A worker gathering a batch takes the job (and wakes another if it
+         * cannot); else the most recently idle worker does. */
+        if (p->gathering) pthread_cond_signal(&p->has_job);
+        else wake_one(p);
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
@@ -263,6 +316,7 @@ void wp_get_stats(wp_pool *p, wp_stats *s)
     s->busy_seconds = p->busy_seconds;
     s->jobs_done = p->done;
     s->batches = p->batches;
+    s->idle = p->n_idle;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -313,6 +367,7 @@ void wp_destroy(wp_pool *p)
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
     pthread_cond_broadcast(&p->has_job);
+    for (int i = 0; p->wake_ready && i < p->nworkers; i++) pthread_cond_signal(&p->workers[i].wake);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; p->workers && i < p->nworkers; i++) {
         worker *w = &p->workers[i];
@@ -320,8 +375,10 @@ void wp_destroy(wp_pool *p)
         if (w->ws) nn_ws_free(w->ws);
         if (w->model) nn_model_free(w->model);
         sm_unref(w->info);
+        if (p->wake_ready) pthread_cond_destroy(&w->wake);
     }
     sm_unref(p->model);
+    free(p->idle_stack);
     free(p->workers);
     free(p->ring);
     pthread_cond_destroy(&p->idle);

@@ -42,6 +42,7 @@ typedef struct {
     double busy_seconds; /* summed over workers */
     unsigned long long jobs_done;
     unsigned long long batches; /* calls of a run function: jobs_done / batches = mean batch */
+    int idle;                   /* workers asleep, waiting for a job */
 } wp_stats;
 
 /* Largest max_batch wp_create takes. */

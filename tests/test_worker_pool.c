@@ -27,6 +27,7 @@ typedef struct {
     int order[MAX_RUNS];      /* job ids in the order they ran */
     int batch_of[MAX_RUNS];   /* per job id: the batch it ran in */
     int batch_size[MAX_RUNS]; /* per batch: its size */
+    int worker_of[MAX_RUNS];  /* per batch: the worker that ran it */
     int nrun, nbatch;
 } recorder;
 
@@ -70,6 +71,16 @@ static void run_a(void **args, int n, const wp_ctx *ctx)
     record(args, n);
 }
 
+/* Records which worker ran the batch too. */
+static void run_w(void **args, int n, const wp_ctx *ctx)
+{
+    recorder *r = ((rec_job *)args[0])->rec;
+    pthread_mutex_lock(&r->mu);
+    r->worker_of[r->nbatch] = ctx->worker;
+    pthread_mutex_unlock(&r->mu);
+    record(args, n);
+}
+
 static void run_b(void **args, int n, const wp_ctx *ctx)
 {
     (void)ctx;
@@ -101,14 +112,19 @@ static svc_model *tiny_model(void)
     return sm;
 }
 
-static wp_pool *pool_new(svc_model *sm, int max_batch, int delay_us)
+static wp_pool *pool_new_workers(svc_model *sm, int workers, int max_batch, int delay_us)
 {
     char err[256];
-    wp_config pc = {.workers = 1, .capacity = 32, .max_batch = max_batch,
+    wp_config pc = {.workers = workers, .capacity = 32, .max_batch = max_batch,
                     .batch_delay_us = delay_us};
     wp_pool *p = wp_create(sm, &pc, err, sizeof err);
     ck_assert_msg(p != NULL, "%s", err);
     return p;
+}
+
+static wp_pool *pool_new(svc_model *sm, int max_batch, int delay_us)
+{
+    return pool_new_workers(sm, 1, max_batch, delay_us);
 }
 
 /* Submits the blocker and waits until the worker runs it. */
@@ -223,6 +239,60 @@ START_TEST(test_lone_job_never_waits)
 }
 END_TEST
 
+/* Waits until n workers sleep on the idle stack (the last one to finish has
+ * gone back to it). */
+static void wait_asleep(wp_pool *p, int n)
+{
+    wp_stats st;
+    for (int i = 0; i < 3000; i++) {
+        wp_get_stats(p, &st);
+        if (st.idle == n) return;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    ck_abort_msg("only %d of %d workers went idle within 3 s", st.idle, n);
+}
+
+/* One job at a time on two workers: each goes to the worker that finished
+ * last (its model copy is warm in the caches), not to the workers in turn. */
+START_TEST(test_idle_worker_reused_first)
+{
+    svc_model *sm = tiny_model();
+    wp_pool *p = pool_new_workers(sm, 2, 8, 0);
+    recorder r;
+    rec_init(&r);
+    rec_job jobs[10];
+    wait_asleep(p, 2);
+    for (int i = 0; i < 10; i++) {
+        jobs[i] = (rec_job){&r, i, 0};
+        ck_assert_int_eq(wp_submit(p, run_w, no_cancel, &jobs[i]), WP_OK);
+        ck_assert_int_eq(wp_wait_idle(p, 30), 0);
+        wait_asleep(p, 2);
+    }
+    ck_assert_int_eq(r.nbatch, 10);
+    for (int i = 1; i < 10; i++)
+        ck_assert_msg(r.worker_of[i] == r.worker_of[0], "job %d ran on worker %d, job 0 on %d", i,
+                      r.worker_of[i], r.worker_of[0]);
+    /* and with both busy, the second worker does take work */
+    rec_job blocker;
+    block_worker(p, &r, &blocker);
+    rec_job extra = {&r, 20, 0};
+    ck_assert_int_eq(wp_submit(p, run_w, no_cancel, &extra), WP_OK);
+    int ran = 0;
+    for (int i = 0; i < 3000 && !ran; i++) {
+        pthread_mutex_lock(&r.mu);
+        ran = extra.runs;
+        pthread_mutex_unlock(&r.mu);
+        if (!ran) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    ck_assert_int_eq(ran, 1); /* ran while the blocker holds the other worker */
+    release_worker(&r);
+    ck_assert_int_eq(wp_wait_idle(p, 30), 0);
+    wp_destroy(p);
+    sm_unref(sm);
+    rec_destroy(&r);
+}
+END_TEST
+
 /* With a batch delay, a worker that found one job waits for the next one
  * submitted within the delay and runs both together. */
 START_TEST(test_batch_delay_gathers_later_jobs)
@@ -236,6 +306,16 @@ START_TEST(test_batch_delay_gathers_later_jobs)
     const struct timespec gap = {0, 20 * 1000 * 1000};
     nanosleep(&gap, NULL);
     ck_assert_int_eq(wp_submit(p, run_a, no_cancel, &b), WP_OK);
+    /* Once the gathering worker has taken b off the queue nothing is queued,
+     * yet both jobs are still to run: the pool is not idle. */
+    wp_stats st;
+    for (int i = 0; i < 3000; i++) {
+        wp_get_stats(p, &st);
+        if (!st.queue_depth) break;
+        nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
+    ck_assert_int_eq(st.queue_depth, 0);
+    ck_assert_int_eq(st.busy, 1);
     ck_assert_int_eq(wp_wait_idle(p, 30), 0);
     ck_assert_int_eq(r.nbatch, 1);
     ck_assert_int_eq(r.batch_size[0], 2);
@@ -370,6 +450,7 @@ int main(void)
     tcase_add_test(t, test_queued_jobs_run_in_batches);
     tcase_add_test(t, test_batch_ends_at_another_kind);
     tcase_add_test(t, test_lone_job_never_waits);
+    tcase_add_test(t, test_idle_worker_reused_first);
     tcase_add_test(t, test_batch_delay_gathers_later_jobs);
     tcase_add_test(t, test_batch_answers_equal_single);
     suite_add_tcase(s, t);
