@@ -51,6 +51,8 @@ void nn_ws_free(nn_ws *ws)
     free(ws->q8w);
     free(ws->q8in);
     free(ws->q8sc);
+    free(ws->wino_w);
+    free(ws->wino_scratch);
     free(ws);
 }
 
@@ -67,7 +69,10 @@ static const float *step_infer(const nn_model *m, const nn_step *st, const float
             nn_q8_forward(st, in, out, B, ws);
             return out;
         }
-        conv_forward(L, in, st->W, NULL, out, B, ws->col);
+        if (st->wino && nn_wino_use(L, B))
+            nn_wino_forward(L, in, st->wino, out, B, ws->wino_scratch);
+        else
+            conv_forward(L, in, st->W, NULL, out, B, ws->col);
         if (!st->defer) bias_act(out, st->b, n / L->out_c, L->out_c, st->relu);
         return out;
     case L_DENSE:

@@ -81,6 +81,8 @@ typedef struct {
     nn_q8_geom qg;
     const int8_t *qw;          /* its weights quantized and packed (int8.c) */
     const float *qscale;       /* per output channel: W ~ qw * qscale */
+    /* fp32 3x3 convs: W in Winograd's transformed space (winograd.c), or NULL */
+    const float *wino;
 } nn_step;
 
 struct nn_ws {
@@ -109,7 +111,27 @@ struct nn_ws {
     size_t q8in_cap;
     float *q8sc;               /* per output channel: input scale * weight scale */
     size_t q8sc_cap;
+    /* Winograd (winograd.c): transformed weights of the steps that use it,
+     * and the scratch of one chunk */
+    int wino_off;              /* tests and benchmarks: im2col + GEMM only */
+    float *wino_w;
+    size_t wino_w_cap;         /* bytes */
+    float *wino_scratch;
+    size_t wino_scratch_cap;   /* bytes */
 };
+
+/* ---- Winograd F(2x2, 3x3) for fp32 3x3 convolutions in inference
+ * (winograd.c). U: [16][O][C] floats, scratch: nn_wino_scratch_floats. */
+#define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
+#define NN_WINO_CHUNK_TILES 1152 /* tiles transformed at once (whole images) */
+int nn_wino_eligible(const nn_layer *L);
+int nn_wino_use(const nn_layer *L, int batch);
+size_t nn_wino_weight_floats(const nn_layer *L);
+size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch);
+void nn_wino_pack(const nn_layer *L, const float *W, float *U);
+/* out [B, H, W, O] = conv(in [B, H, W, C]) without bias */
+void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *out, int B,
+                     float *scratch);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
  * of memory. */

@@ -1,0 +1,149 @@
+/* test_winograd.c - 3x3 convolutions by Winograd's F(2x2, 3x3) (nn/winograd.c)
+ * against im2col + GEMM (conv_forward): odd sizes (tiles cut by the right and
+ * bottom edges), channel counts that are no multiple of a vector, batches
+ * split into several chunks; then the inference plan with and without it. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static nn_layer conv3(int H, int W, int C, int O)
+{
+    nn_layer L = {0};
+    L.type = L_CONV;
+    L.in_h = H, L.in_w = W, L.in_c = C;
+    L.out_h = H, L.out_w = W, L.out_c = O;
+    L.in_size = (size_t)H * W * C;
+    L.out_size = (size_t)H * W * O;
+    L.k = 3, L.pad = 1;
+    L.p_count = (size_t)O * 9 * C + O;
+    return L;
+}
+
+/* H, W, C, O, B */
+static const int SHAPES[][5] = {
+    {6, 6, 4, 5, 1},      /* one 3x3 grid of tiles */
+    {7, 5, 8, 16, 2},     /* odd: edge tiles keep one row or column */
+    {1, 1, 4, 3, 6},      /* a single pixel: the tile is mostly padding */
+    {12, 12, 48, 96, 3},  /* vgg_wide's third block, 3 images */
+    {48, 48, 17, 24, 5},  /* 576 tiles per image: chunks of 2 images, the last of 1 */
+    {24, 24, 96, 96, 1},
+};
+
+START_TEST(test_wino_matches_conv)
+{
+    const int *s = SHAPES[_i];
+    const nn_layer L = conv3(s[0], s[1], s[2], s[3]);
+    const int B = s[4];
+    ck_assert(nn_wino_eligible(&L));
+    uint64_t r = 17 + _i;
+    float *W = malloc(sizeof(float) * L.p_count), *in = malloc(sizeof(float) * L.in_size * B);
+    float *want = malloc(sizeof(float) * L.out_size * B), *got = malloc(sizeof(float) * L.out_size * B);
+    float *col = malloc(sizeof(float) * L.out_size / L.out_c * B * 9 * L.in_c);
+    float *U = malloc(sizeof(float) * nn_wino_weight_floats(&L));
+    float *scratch = malloc(sizeof(float) * nn_wino_scratch_floats(&L, B));
+    for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < L.in_size * B; i++) in[i] = nn_rng_uniform(&r) * 2.0f;
+    conv_forward(&L, in, W, NULL, want, B, col);
+    nn_wino_pack(&L, W, U);
+    for (size_t i = 0; i < L.out_size * B; i++) got[i] = NAN; /* every pixel must be written */
+    nn_wino_forward(&L, in, U, got, B, scratch);
+    float d = 0, big = 0;
+    for (size_t i = 0; i < L.out_size * B; i++) {
+        ck_assert_msg(isfinite(got[i]), "shape %d: output %zu not written", _i, i);
+        d = fmaxf(d, fabsf(got[i] - want[i]));
+        big = fmaxf(big, fabsf(want[i]));
+    }
+    /* a few roundings of sums of 9*C products */
+    ck_assert_msg(d <= 2e-5f * big + 1e-6f, "shape %d: differs by %g (outputs up to %g)", _i, d,
+                  big);
+    free(W), free(in), free(want), free(got), free(col), free(U), free(scratch);
+}
+END_TEST
+
+/* Not for Winograd: 1 input channel, other kernels, "valid" padding. */
+START_TEST(test_wino_eligible)
+{
+    nn_layer L = conv3(12, 12, 1, 8);
+    ck_assert(!nn_wino_eligible(&L));
+    L = conv3(12, 12, 8, 8);
+    ck_assert(nn_wino_eligible(&L));
+    L.k = 4;
+    ck_assert(!nn_wino_eligible(&L));
+    L = conv3(12, 12, 8, 8);
+    L.pad = 0, L.out_h = L.out_w = 10;
+    ck_assert(!nn_wino_eligible(&L));
+    /* few tiles: the thin GEMMs would lose */
+    L = conv3(6, 6, 8, 8);
+    ck_assert(!nn_wino_use(&L, 1));
+    ck_assert(nn_wino_use(&L, 4));
+}
+END_TEST
+
+static const char *ARCH =
+    "{\"name\":\"w\",\"input\":{\"size\":12,\"channels\":1},\"layers\":["
+    "{\"type\":\"conv\",\"filters\":8,\"kernel\":3},{\"type\":\"batchnorm\"},{\"type\":\"relu\"},"
+    "{\"type\":\"conv\",\"filters\":16,\"kernel\":3},{\"type\":\"batchnorm\"},{\"type\":\"relu\"},"
+    "{\"type\":\"maxpool\"},"
+    "{\"type\":\"conv\",\"filters\":12,\"kernel\":3},{\"type\":\"relu\"},"
+    "{\"type\":\"gap\"},{\"type\":\"dense\",\"units\":7}]}";
+
+/* The plan uses it where it pays and answers what im2col + GEMM answers, at
+ * batch 1 (12x12 layer only) and batch 6 (the 6x6 layer too), in fp32; an
+ * int8 plan keeps its int8 steps. */
+START_TEST(test_plan_with_winograd)
+{
+    nn_model *m;
+    char err[256];
+    ck_assert_msg(nn_model_from_arch_json(ARCH, 7, &m, err, sizeof err) == 0, "%s", err);
+    uint64_t r = 7;
+    size_t np;
+    float *p = nn_model_params(m, &np);
+    for (size_t i = 0; i < np; i++) p[i] += 0.05f * (nn_rng_uniform(&r) - 0.5f);
+    const int B = 6, S = 12;
+    float x[6 * 12 * 12], got[6 * 7], want[6 * 7];
+    for (int i = 0; i < B * S * S; i++) x[i] = nn_rng_uniform(&r);
+    nn_ws *ws = nn_ws_create(m, B), *plain = nn_ws_create(m, B);
+    ck_assert(ws && plain);
+    plain->wino_off = 1;
+    plain->plan_model = NULL; /* rebuilt without Winograd */
+    int with = 0;
+    for (int i = 0; i < ws->n_steps; i++) with += ws->steps[i].wino != NULL;
+    ck_assert_int_eq(with, 2); /* the 16- and 12-filter convs, not the first (1 channel) */
+    const int batches[2] = {1, B};
+    for (int bi = 0; bi < 2; bi++) {
+        const int n = batches[bi];
+        ck_assert_int_eq(nn_forward_logits(m, ws, x, n, got), 0);
+        ck_assert_int_eq(nn_forward_logits(m, plain, x, n, want), 0);
+        for (int i = 0; i < plain->n_steps; i++) ck_assert_ptr_null(plain->steps[i].wino);
+        float d = 0;
+        for (int i = 0; i < n * 7; i++) d = fmaxf(d, fabsf(got[i] - want[i]));
+        ck_assert_msg(d < 1e-5f, "batch %d: logits differ by %g", n, d);
+    }
+    nn_model_set_precision(m, NN_PRECISION_INT8);
+    ck_assert_int_eq(nn_forward_logits(m, ws, x, 1, got), 0);
+    for (int i = 0; i < ws->n_steps; i++)
+        ck_assert_msg(!(ws->steps[i].q8 && ws->steps[i].wino), "step %d: int8 and Winograd", i);
+    nn_ws_free(ws);
+    nn_ws_free(plain);
+    nn_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("winograd");
+    TCase *tc = tcase_create("winograd");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_wino_matches_conv, 0, (int)(sizeof SHAPES / sizeof SHAPES[0]));
+    tcase_add_test(tc, test_wino_eligible);
+    tcase_add_test(tc, test_plan_with_winograd);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
