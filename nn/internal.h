@@ -123,12 +123,15 @@ struct nn_ws {
 /* ---- Winograd F(2x2, 3x3) for fp32 3x3 convolutions in inference
  * (winograd.c). U: [16][O][C] floats, scratch: nn_wino_scratch_floats. */
 #define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
-#define NN_WINO_CHUNK_TILES 1152 /* tiles transformed at once (whole images) */
+#define NN_WINO_CHUNK_TILES 576  /* tiles transformed at once (whole images) */
 int nn_wino_eligible(const nn_layer *L);
 int nn_wino_use(const nn_layer *L, int batch);
 size_t nn_wino_weight_floats(const nn_layer *L);
 size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch);
-void nn_wino_pack(const nn_layer *L, const float *W, float *U);
+void nn_wino_pack(const nn_layer *L, const float *W, int for_input_grad, float *U);
+/* L with input and output swapped: the convolution from the gradient of L's
+ * output to that of its input (weights: nn_wino_pack with for_input_grad) */
+nn_layer nn_wino_input_grad_layer(const nn_layer *L);
 /* out [B, H, W, O] = conv(in [B, H, W, C]) without bias */
 void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *out, int B,
                      float *scratch);

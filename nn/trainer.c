@@ -70,7 +70,55 @@ static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads
     }
     r->col_rows = rows;
     r->col = malloc(sizeof(float) * (rows * (m->max_col_k ? m->max_col_k : 1) + 1));
-    return r->col ? 0 : -1;
+    if (!r->col) return -1;
+    size_t wino = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer *L = &m->layers[i];
+        if (!nn_wino_eligible(L)) continue;
+        const nn_layer G = nn_wino_input_grad_layer(L);
+        size_t a = nn_wino_scratch_floats(L, nb), b = nn_wino_scratch_floats(&G, nb);
+        if (a > wino) wino = a;
+        if (b > wino) wino = b;
+    }
+    if (wino && !(r->wino_scratch = malloc(sizeof(float) * wino))) return -1;
+    return 0;
+}
+
+/* The transformed weights of every Winograd layer, each thread of the step's
+ * parallel region doing every n-th layer. */
+static void wino_refresh(nn_trainer *t, int tid, int n)
+{
+    if (t->wino_off) return;
+    const nn_model *m = t->m;
+    int k = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (!t->wino_fwd[i]) continue;
+        const nn_layer *L = &m->layers[i];
+        if (k++ % n == tid) {
+            nn_wino_pack(L, m->params + L->p_off, 0, t->wino_fwd[i]);
+            nn_wino_pack(L, m->params + L->p_off, 1, t->wino_bwd[i]);
+        }
+    }
+}
+
+static int wino_alloc(nn_trainer *t)
+{
+    const nn_model *m = t->m;
+    size_t total = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (nn_wino_eligible(&m->layers[i]))
+            total += 2 * ((nn_wino_weight_floats(&m->layers[i]) + 15) / 16 * 16);
+    if (!total) return 0;
+    if (!(t->wino_mem = malloc(sizeof(float) * total))) return -1;
+    float *w = t->wino_mem;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (!nn_wino_eligible(&m->layers[i])) continue;
+        const size_t n = (nn_wino_weight_floats(&m->layers[i]) + 15) / 16 * 16;
+        t->wino_fwd[i] = w;
+        t->wino_bwd[i] = w + n;
+        w += 2 * n;
+    }
+    return 0;
 }
 
 static void replica_free(nn_replica *r)
@@ -81,7 +129,7 @@ static void replica_free(nn_replica *r)
         free(r->bn_save[i]);
     }
     free(r->grads); free(r->act_mem); free(r->gbuf[0]); free(r->gbuf[1]);
-    free(r->dlogits); free(r->col);
+    free(r->dlogits); free(r->col); free(r->wino_scratch);
 }
 
 /* The ranges the optimizer updates: weights with their L2 factor, biases and
@@ -125,6 +173,7 @@ nn_trainer *nn_trainer_create(nn_model *m, int max_batch, const nn_optim_cfg *cf
     for (int r = 0; r < t->n_rep; r++)
         if (replica_alloc(&t->rep[r], m, per, 1)) goto err;
     t->grads = t->rep[0].grads;
+    if (wino_alloc(t)) goto err;
     t->max_c = 1;
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].type == L_BN && m->layers[i].in_c > t->max_c) t->max_c = m->layers[i].in_c;
@@ -141,7 +190,7 @@ void nn_trainer_free(nn_trainer *t)
 {
     if (!t) return;
     for (int r = 0; r < NN_MAX_THREADS; r++) replica_free(&t->rep[r]);
-    free(t->opt_m); free(t->opt_v); free(t->bn_part);
+    free(t->opt_m); free(t->opt_v); free(t->bn_part); free(t->wino_mem);
     free(t);
 }
 
@@ -259,7 +308,12 @@ static const float *forward_train(nn_trainer *t, nn_replica *r, bn_sync *s, cons
         const size_t n = L->out_size * B;
         switch (L->type) {
         case L_CONV:
-            conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, r->col);
+            if (!t->wino_off && t->wino_fwd[i] && nn_wino_use(L, B)) {
+                nn_wino_forward(L, in, t->wino_fwd[i], out, B, r->wino_scratch);
+                bias_act(out, p + L->p_count - L->out_c, n / L->out_c, L->out_c, 0);
+            } else {
+                conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, r->col);
+            }
             break;
         case L_BN:
             if (bn_feeds_relu(m, i))
@@ -296,10 +350,18 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
         const int need_din = i > 0;
         float *din = r->gbuf[dcur == r->gbuf[0] ? 1 : 0];
         switch (L->type) {
-        case L_CONV:
-            conv_backward(L, in, p, dcur, need_din ? din : NULL, g, g + L->p_count - L->out_c,
-                          B, r->col);
+        case L_CONV: {
+            /* the input gradient is itself a 3x3 convolution (of dcur with
+             * the turned filters): Winograd where the forward pass is */
+            const int wino = need_din && !t->wino_off && t->wino_bwd[i] && nn_wino_use(L, B);
+            conv_backward(L, in, p, dcur, need_din && !wino ? din : NULL, g,
+                          g + L->p_count - L->out_c, B, r->col);
+            if (wino) {
+                const nn_layer G = nn_wino_input_grad_layer(L);
+                nn_wino_forward(&G, dcur, t->wino_bwd[i], din, B, r->wino_scratch);
+            }
             break;
+        }
         case L_BN:
             /* every replica must take part in the reduction, even the first layer */
             bn_train_backward(t, s, i, in, dcur, bn_feeds_relu(m, i) ? r->act[i + 1] : NULL,
@@ -383,6 +445,8 @@ void nn_train_forward_stats(nn_trainer *t, const float *x, int batch)
         const int nb = (int)((long long)batch * (tid + 1) / n_rep) - b0;
         bn_sync s = {tid, n_rep, batch, 0};
         r->rng = t->rng + 0x9E3779B97F4A7C15ull * (uint64_t)(tid + 1);
+        wino_refresh(t, tid, n_rep);
+        #pragma omp barrier
         forward_train(t, r, &s, x + (size_t)b0 * in_size, nb);
         nn_fpu_leave(fpu);
     }
@@ -411,6 +475,8 @@ float nn_train_step(nn_trainer *t, const float *x, const uint8_t *labels, int ba
         bn_sync s = {tid, n_rep, batch, 0};
         r->rng = t->rng + 0x9E3779B97F4A7C15ull * (uint64_t)(tid + 1);
         memset(r->grads, 0, sizeof(float) * m->n_params);
+        wino_refresh(t, tid, n_rep);
+        #pragma omp barrier
         const float *logits = forward_train(t, r, &s, xs, nb);
         /* gradients are scaled for the mean over the whole batch */
         r->loss = softmax_xent(logits, labels + b0, r->dlogits, nb, m->num_classes,

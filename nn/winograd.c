@@ -69,8 +69,12 @@ size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch)
     return 16 * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) + (size_t)L->in_c; /* V, M, 0s */
 }
 
-/* U[x][o][c] = (G g G^T)[x] for the 3x3 filter g = W[o][ky][kx][c] */
-void nn_wino_pack(const nn_layer *L, const float *W, float *U)
+/* U[x][o][c] = (G g G^T)[x] for the 3x3 filter g = W[o][ky][kx][c]. With
+ * for_input_grad, the filters of the convolution that gives the gradient of
+ * L's input from the gradient of its output: U[x][c][o] from
+ * g = W[o][2-ky][2-kx][c] (every filter turned by 180 degrees, input and
+ * output channels swapped). */
+void nn_wino_pack(const nn_layer *L, const float *W, int for_input_grad, float *U)
 {
     const int O = L->out_c, C = L->in_c;
     const size_t plane = (size_t)O * C;
@@ -78,21 +82,33 @@ void nn_wino_pack(const nn_layer *L, const float *W, float *U)
         for (int c = 0; c < C; c++) {
             float g[3][3], t[4][3];
             for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) g[ky][kx] = W[((size_t)o * 9 + ky * 3 + kx) * C + c];
+                for (int kx = 0; kx < 3; kx++) {
+                    const int sy = for_input_grad ? 2 - ky : ky, sx = for_input_grad ? 2 - kx : kx;
+                    g[ky][kx] = W[((size_t)o * 9 + sy * 3 + sx) * C + c];
+                }
             for (int j = 0; j < 3; j++) { /* t = G g */
                 t[0][j] = g[0][j];
                 t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
                 t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
                 t[3][j] = g[2][j];
             }
+            const size_t at = for_input_grad ? (size_t)c * O + o : (size_t)o * C + c;
             for (int i = 0; i < 4; i++) { /* u = t G^T */
-                float *u = U + (size_t)i * 4 * plane + (size_t)o * C + c;
+                float *u = U + (size_t)i * 4 * plane + at;
                 u[0] = t[i][0];
                 u[plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
                 u[2 * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
                 u[3 * plane] = t[i][2];
             }
         }
+}
+
+nn_layer nn_wino_input_grad_layer(const nn_layer *L)
+{
+    nn_layer T = *L;
+    T.in_c = L->out_c, T.out_c = L->in_c;
+    T.in_size = L->out_size, T.out_size = L->in_size;
+    return T;
 }
 
 /* The transforms run over the channels of one tile with every operand in a

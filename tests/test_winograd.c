@@ -1,13 +1,14 @@
 /* test_winograd.c - 3x3 convolutions by Winograd's F(2x2, 3x3) (nn/winograd.c)
  * against im2col + GEMM (conv_forward): odd sizes (tiles cut by the right and
  * bottom edges), channel counts that are no multiple of a vector, batches
- * split into several chunks; then the inference plan with and without it. */
+ * split into several chunks; then the inference plan and a training step
+ * with and without it. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "trainer_internal.h"
 
 static nn_layer conv3(int H, int W, int C, int O)
 {
@@ -27,8 +28,8 @@ static const int SHAPES[][5] = {
     {6, 6, 4, 5, 1},      /* one 3x3 grid of tiles */
     {7, 5, 8, 16, 2},     /* odd: edge tiles keep one row or column */
     {1, 1, 4, 3, 6},      /* a single pixel: the tile is mostly padding */
-    {12, 12, 48, 96, 3},  /* vgg_wide's third block, 3 images */
-    {48, 48, 17, 24, 5},  /* 576 tiles per image: chunks of 2 images, the last of 1 */
+    {12, 12, 48, 96, 17}, /* 36 tiles per image: a chunk of 16 images, then 1 */
+    {48, 48, 17, 24, 5},  /* 576 tiles per image: a chunk per image */
     {24, 24, 96, 96, 1},
 };
 
@@ -47,7 +48,7 @@ START_TEST(test_wino_matches_conv)
     for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < L.in_size * B; i++) in[i] = nn_rng_uniform(&r) * 2.0f;
     conv_forward(&L, in, W, NULL, want, B, col);
-    nn_wino_pack(&L, W, U);
+    nn_wino_pack(&L, W, 0, U);
     for (size_t i = 0; i < L.out_size * B; i++) got[i] = NAN; /* every pixel must be written */
     nn_wino_forward(&L, in, U, got, B, scratch);
     float d = 0, big = 0;
@@ -132,6 +133,90 @@ START_TEST(test_plan_with_winograd)
 }
 END_TEST
 
+/* Training: the input gradient of a 3x3 conv is the convolution of the
+ * output gradient with the turned filters, channels swapped. */
+START_TEST(test_wino_input_grad)
+{
+    const nn_layer L = conv3(7, 6, 8, 16);
+    const nn_layer G = nn_wino_input_grad_layer(&L);
+    const int B = 3;
+    uint64_t r = 41;
+    float *W = malloc(sizeof(float) * L.p_count), *dW = calloc(L.p_count, sizeof(float));
+    float *dout = malloc(sizeof(float) * L.out_size * B), *in = calloc(L.in_size * B, sizeof(float));
+    float *want = malloc(sizeof(float) * L.in_size * B), *got = malloc(sizeof(float) * L.in_size * B);
+    float *col = malloc(sizeof(float) * (size_t)7 * 6 * B * 9 * 16);
+    float *U = malloc(sizeof(float) * nn_wino_weight_floats(&L));
+    float *scratch = malloc(sizeof(float) * nn_wino_scratch_floats(&G, B));
+    for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < L.out_size * B; i++) dout[i] = nn_rng_uniform(&r) - 0.5f;
+    conv_backward(&L, in, W, dout, want, dW, dW + L.p_count - L.out_c, B, col);
+    nn_wino_pack(&L, W, 1, U);
+    nn_wino_forward(&G, dout, U, got, B, scratch);
+    float d = 0, big = 0;
+    for (size_t i = 0; i < L.in_size * B; i++) {
+        d = fmaxf(d, fabsf(got[i] - want[i]));
+        big = fmaxf(big, fabsf(want[i]));
+    }
+    ck_assert_msg(d <= 2e-5f * big, "input gradient differs by %g (values up to %g)", d, big);
+    free(W), free(dW), free(dout), free(in), free(want), free(got), free(col), free(U), free(scratch);
+}
+END_TEST
+
+/* ELU rather than ReLU and no max pooling: a rounding difference in the
+ * forward pass cannot flip a mask, so gradients compare closely. */
+static const char *SMOOTH =
+    "{\"name\":\"s\",\"input\":{\"size\":12,\"channels\":1},\"layers\":["
+    "{\"type\":\"conv\",\"filters\":8,\"kernel\":3},{\"type\":\"elu\"},"
+    "{\"type\":\"conv\",\"filters\":16,\"kernel\":3},{\"type\":\"batchnorm\"},{\"type\":\"elu\"},"
+    "{\"type\":\"conv\",\"filters\":12,\"kernel\":3},{\"type\":\"elu\"},"
+    "{\"type\":\"gap\"},{\"type\":\"dense\",\"units\":7}]}";
+
+/* A training step with Winograd (forward and input gradients) gives the
+ * gradients and, over a few steps, the losses of one without. */
+START_TEST(test_train_step_with_winograd)
+{
+    nn_model *a;
+    char err[256];
+    ck_assert_msg(nn_model_from_arch_json(SMOOTH, 7, &a, err, sizeof err) == 0, "%s", err);
+    nn_model *b = nn_model_clone(a);
+    ck_assert_ptr_nonnull(b);
+    nn_optim_cfg cfg;
+    nn_optim_cfg_default(&cfg, NN_OPT_SGD);
+    enum { B = 8 };
+    nn_trainer *ta = nn_trainer_create(a, B, &cfg, 1), *tb = nn_trainer_create(b, B, &cfg, 1);
+    ck_assert(ta && tb);
+    tb->wino_off = 1;
+    int with = 0;
+    for (int i = 0; i < a->n_layers; i++) with += ta->wino_fwd[i] != NULL;
+    ck_assert_int_eq(with, 2);
+    float x[B * 12 * 12];
+    uint8_t labels[B];
+    uint64_t r = 23;
+    for (int i = 0; i < B * 12 * 12; i++) x[i] = nn_rng_uniform(&r);
+    for (int i = 0; i < B; i++) labels[i] = (uint8_t)(i % 7);
+    /* learning rate 0: the gradients of the same weights */
+    const float la = nn_train_step(ta, x, labels, B, 0.0f, NULL);
+    const float lb = nn_train_step(tb, x, labels, B, 0.0f, NULL);
+    ck_assert_float_eq_tol(la, lb, 1e-5f);
+    float d = 0, big = 0;
+    for (size_t i = 0; i < a->n_params; i++) {
+        d = fmaxf(d, fabsf(ta->grads[i] - tb->grads[i]));
+        big = fmaxf(big, fabsf(tb->grads[i]));
+    }
+    ck_assert_msg(d <= 1e-4f * big, "gradients differ by %g (up to %g)", d, big);
+    for (int s = 0; s < 5; s++) {
+        const float sa = nn_train_step(ta, x, labels, B, 0.05f, NULL);
+        const float sb = nn_train_step(tb, x, labels, B, 0.05f, NULL);
+        ck_assert_msg(fabsf(sa - sb) <= 1e-4f * fabsf(sb) + 1e-6f, "step %d: loss %g vs %g", s,
+                      sa, sb);
+    }
+    nn_trainer_free(ta);
+    nn_trainer_free(tb);
+    nn_model_free(a);
+    nn_model_free(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("winograd");
@@ -140,6 +225,8 @@ int main(void)
     tcase_add_loop_test(tc, test_wino_matches_conv, 0, (int)(sizeof SHAPES / sizeof SHAPES[0]));
     tcase_add_test(tc, test_wino_eligible);
     tcase_add_test(tc, test_plan_with_winograd);
+    tcase_add_test(tc, test_wino_input_grad);
+    tcase_add_test(tc, test_train_step_with_winograd);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
