@@ -138,14 +138,20 @@ static int plan_int8(const nn_model *m, nn_ws *ws)
 static int plan_wino(nn_ws *ws)
 {
     size_t wfloats = 0, scratch = 0;
-    for (int i = 0; i < ws->n_steps; i++) {
+    for (int i = 0; i < ws->n_steps && !ws->wino_off; i++) {
         const nn_step *st = &ws->steps[i];
         if (st->q8 || !nn_wino_eligible(st->L)) continue;
         wfloats += (nn_wino_weight_floats(st->L) + 15) / 16 * 16;
         const size_t s = nn_wino_scratch_floats(st->L, ws->max_batch);
         if (s > scratch) scratch = s;
     }
-    if (!wfloats) return 0;
+    if (!wfloats) { /* e.g. an int8 plan: give back what an fp32 one held */
+        free(ws->wino_w);
+        free(ws->wino_scratch);
+        ws->wino_w = ws->wino_scratch = NULL;
+        ws->wino_w_cap = ws->wino_scratch_cap = 0;
+        return 0;
+    }
     float *w = grow(ws->wino_w, &ws->wino_w_cap, sizeof(float) * wfloats);
     if (!w) return -1;
     ws->wino_w = w;
@@ -214,7 +220,7 @@ int nn_plan_refresh(const nn_model *m, nn_ws *ws)
     if (m->precision == NN_PRECISION_INT8 && (ws->q8_ref || nn_q8_vnni_available()) &&
         plan_int8(m, ws))
         return -1;
-    if (!ws->wino_off && plan_wino(ws)) return -1;
+    if (plan_wino(ws)) return -1;
     ws->plan_model = m;
     ws->plan_gen = m->gen;
     ws->plan_precision = m->precision;

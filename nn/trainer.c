@@ -76,9 +76,10 @@ static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads
         const nn_layer *L = &m->layers[i];
         if (!nn_wino_eligible(L)) continue;
         const nn_layer G = nn_wino_input_grad_layer(L);
-        size_t a = nn_wino_scratch_floats(L, nb), b = nn_wino_scratch_floats(&G, nb);
-        if (a > wino) wino = a;
-        if (b > wino) wino = b;
+        const size_t need[3] = {nn_wino_scratch_floats(L, nb), nn_wino_scratch_floats(&G, nb),
+                                nn_wino_grad_scratch_floats(L, nb)};
+        for (int k = 0; k < 3; k++)
+            if (need[k] > wino) wino = need[k];
     }
     if (wino && !(r->wino_scratch = malloc(sizeof(float) * wino))) return -1;
     return 0;
@@ -351,12 +352,20 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
         float *din = r->gbuf[dcur == r->gbuf[0] ? 1 : 0];
         switch (L->type) {
         case L_CONV: {
-            /* the input gradient is itself a 3x3 convolution (of dcur with
-             * the turned filters): Winograd where the forward pass is */
-            const int wino = need_din && !t->wino_off && t->wino_bwd[i] && nn_wino_use(L, B);
-            conv_backward(L, in, p, dcur, need_din && !wino ? din : NULL, g,
-                          g + L->p_count - L->out_c, B, r->col);
-            if (wino) {
+            float *db = g + L->p_count - L->out_c;
+            if (t->wino_off || !t->wino_bwd[i] || !nn_wino_use(L, B)) {
+                conv_backward(L, in, p, dcur, need_din ? din : NULL, g, db, B, r->col);
+                break;
+            }
+            /* Winograd where the forward pass used it: the weight gradient
+             * by the same tiles, and the input gradient as the 3x3
+             * convolution of dcur with the turned filters */
+            const int O = L->out_c;
+            const size_t M = L->out_size / O * B;
+            for (size_t m = 0; m < M; m++)
+                for (int o = 0; o < O; o++) db[o] += dcur[m * O + o];
+            nn_wino_weight_grad(L, in, dcur, B, g, r->wino_scratch);
+            if (need_din) {
                 const nn_layer G = nn_wino_input_grad_layer(L);
                 nn_wino_forward(&G, dcur, t->wino_bwd[i], din, B, r->wino_scratch);
             }

@@ -260,3 +260,92 @@ void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *
         output_transform(L, M, n, out + (size_t)b0 * L->out_size);
     }
 }
+
+/* ---- weight gradients ---------------------------------------------------------
+ * The forward pass is exactly the convolution, so differentiating its formula
+ * gives the convolution's weight gradient: with Y = A^T [(G g G^T) . (B^T d B)] A
+ * per tile, dg = G^T [ (A dY A^T) . (B^T d B) ] G summed over tiles. Per
+ * transformed position x that sum over tiles is one GEMM,
+ * Z[x] (O x C) += P[x]^T (O x T) * V[x] (T x C), with P[x] = (A dY A^T)[x]. */
+
+/* P[x][t][o] = (A dY A^T)[x] for every tile t of n images; dY is 0 outside
+ * the image (the pixels of a cut tile that do not exist) */
+static void grad_output_transform(const nn_layer *L, const float *dout, int n, float *P)
+{
+    const int OH = L->out_h, OW = L->out_w, O = L->out_c;
+    const int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    const size_t plane = plane_of((size_t)n * TH * TW, O);
+    size_t t = 0;
+    for (int b = 0; b < n; b++) {
+        const float *img = dout + (size_t)b * OH * OW * O;
+        for (int ty = 0; ty < TH; ty++)
+            for (int tx = 0; tx < TW; tx++, t++) {
+                const float *y00 = img + ((size_t)(2 * ty) * OW + 2 * tx) * O;
+                const int right = 2 * tx + 1 < OW, down = 2 * ty + 1 < OH;
+                const float *y01 = right ? y00 + O : NULL;
+                const float *y10 = down ? y00 + (size_t)OW * O : NULL;
+                const float *y11 = right && down ? y10 + O : NULL;
+                float *p = P + t * O;
+                for (int o = 0; o < O; o++) {
+                    const float a = y00[o], bb = y01 ? y01[o] : 0.0f;
+                    const float c = y10 ? y10[o] : 0.0f, d = y11 ? y11[o] : 0.0f;
+                    /* rows: A dY (A = [1 0; 1 1; 1 -1; 0 -1]) */
+                    const float r0a = a, r0b = bb, r1a = a + c, r1b = bb + d;
+                    const float r2a = a - c, r2b = bb - d, r3a = -c, r3b = -d;
+                    /* columns: (A dY) A^T */
+                    p[0 * plane + o] = r0a, p[1 * plane + o] = r0a + r0b;
+                    p[2 * plane + o] = r0a - r0b, p[3 * plane + o] = -r0b;
+                    p[4 * plane + o] = r1a, p[5 * plane + o] = r1a + r1b;
+                    p[6 * plane + o] = r1a - r1b, p[7 * plane + o] = -r1b;
+                    p[8 * plane + o] = r2a, p[9 * plane + o] = r2a + r2b;
+                    p[10 * plane + o] = r2a - r2b, p[11 * plane + o] = -r2b;
+                    p[12 * plane + o] = r3a, p[13 * plane + o] = r3a + r3b;
+                    p[14 * plane + o] = r3a - r3b, p[15 * plane + o] = -r3b;
+                }
+            }
+    }
+}
+
+size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch)
+{
+    /* V and P of a chunk (the forward pass's V and M sizes), the zeros, and Z */
+    return nn_wino_scratch_floats(L, max_batch) + nn_wino_weight_floats(L);
+}
+
+void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
+                         float *dW, float *scratch)
+{
+    const int C = L->in_c, O = L->out_c;
+    const int chunk = chunk_images(L, B), tiles = tiles_of(L);
+    const size_t plane = (size_t)O * C;
+    float *Z = scratch + nn_wino_scratch_floats(L, B);
+    for (int b0 = 0; b0 < B; b0 += chunk) {
+        const int n = B - b0 < chunk ? B - b0 : chunk;
+        const int T = n * tiles;
+        const size_t pv = plane_of((size_t)T, C), pp = plane_of((size_t)T, O);
+        float *V = scratch, *P = V + 16 * pv, *zero = P + 16 * pp;
+        memset(zero, 0, sizeof(float) * C);
+        input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero);
+        grad_output_transform(L, dout + (size_t)b0 * L->out_size, n, P);
+        for (int x = 0; x < 16; x++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, C, T, 1.0f, P + x * pp, O,
+                        V + x * pv, C, b0 ? 1.0f : 0.0f, Z + x * plane, C);
+    }
+    /* dW[o][ky][kx][c] += (G^T Z G)[ky][kx], G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
+    for (int o = 0; o < O; o++)
+        for (int c = 0; c < C; c++) {
+            float z[4][4], h[3][4];
+            for (int x = 0; x < 16; x++) z[x / 4][x % 4] = Z[x * plane + (size_t)o * C + c];
+            for (int j = 0; j < 4; j++) { /* h = G^T z */
+                h[0][j] = z[0][j] + 0.5f * (z[1][j] + z[2][j]);
+                h[1][j] = 0.5f * (z[1][j] - z[2][j]);
+                h[2][j] = 0.5f * (z[1][j] + z[2][j]) + z[3][j];
+            }
+            float *w = dW + (size_t)o * 9 * C + c;
+            for (int i = 0; i < 3; i++) { /* h G */
+                w[(size_t)(i * 3 + 0) * C] += h[i][0] + 0.5f * (h[i][1] + h[i][2]);
+                w[(size_t)(i * 3 + 1) * C] += 0.5f * (h[i][1] - h[i][2]);
+                w[(size_t)(i * 3 + 2) * C] += 0.5f * (h[i][1] + h[i][2]) + h[i][3];
+            }
+        }
+}

@@ -91,7 +91,11 @@ static int start(const svc_config *cfg, FILE *log, svc_model *model, ms_store *s
      * every worker would only oversubscribe the cores. */
     openblas_set_num_threads(1);
     int workers = cfg_effective_workers(&a->cfg);
-    wp_config pc = {workers, a->cfg.queue_size, a->cfg.max_batch, a->cfg.max_batch_delay_us};
+    wp_config pc = {.workers = workers,
+                    .capacity = a->cfg.queue_size,
+                    .max_batch = a->cfg.max_batch,
+                    .batch_delay_us = a->cfg.max_batch_delay_us,
+                    .precision = a->cfg.precision};
     a->pool = wp_create(model, &pc, err, errlen);
     if (!a->pool) goto err;
     const int precision = wp_set_precision(a->pool, a->cfg.precision);

@@ -236,11 +236,13 @@ wp_pool *wp_create(svc_model *model, const wp_config *cfg, char *err, size_t err
     p->wake_ready = 1;
     p->model = sm_ref(model);
     p->gen = 1;
+    p->precision = cfg->precision;
     for (int i = 0; i < p->nworkers; i++) {
         worker *w = &p->workers[i];
         w->pool = p;
         w->index = i;
         w->gen = p->gen;
+        w->precision = cfg->precision;
         /* Copies are made here rather than lazily so that running out of
          * memory shows at start-up, not on the first request. */
         if (worker_adopt(w, model)) goto oom;

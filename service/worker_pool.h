@@ -55,6 +55,9 @@ typedef struct {
     int batch_delay_us; /* 0: never wait for a batch to fill; else how long a
                          * worker that found fewer than max_batch jobs waits
                          * for more before it starts */
+    int precision;      /* NN_PRECISION_* the workers start in (the copies
+                         * are planned for it: an fp32 plan holds Winograd
+                         * weights an int8 one does not need) */
 } wp_config;
 
 /* Takes a reference to model. Each worker's scratch memory holds max_batch

@@ -152,6 +152,22 @@ START_TEST(test_wino_input_grad)
     conv_backward(&L, in, W, dout, want, dW, dW + L.p_count - L.out_c, B, col);
     nn_wino_pack(&L, W, 1, U);
     nn_wino_forward(&G, dout, U, got, B, scratch);
+    /* and the weight gradient, added to what dW holds (here: twice it) */
+    float *dW2 = malloc(sizeof(float) * L.p_count);
+    memcpy(dW2, dW, sizeof(float) * L.p_count);
+    float *gs = malloc(sizeof(float) * nn_wino_grad_scratch_floats(&L, B));
+    for (size_t i = 0; i < L.in_size * B; i++) in[i] = nn_rng_uniform(&r);
+    memset(dW, 0, sizeof(float) * L.p_count);
+    conv_backward(&L, in, W, dout, NULL, dW, dW + L.p_count - L.out_c, B, col);
+    memcpy(dW2, dW, sizeof(float) * L.p_count);
+    nn_wino_weight_grad(&L, in, dout, B, dW2, gs);
+    float dw = 0, wbig = 0;
+    for (size_t i = 0; i < L.p_count - L.out_c; i++) {
+        dw = fmaxf(dw, fabsf(dW2[i] - 2 * dW[i]));
+        wbig = fmaxf(wbig, fabsf(dW[i]));
+    }
+    ck_assert_msg(dw <= 4e-5f * wbig, "weight gradient differs by %g (values up to %g)", dw, wbig);
+    free(dW2), free(gs);
     float d = 0, big = 0;
     for (size_t i = 0; i < L.in_size * B; i++) {
         d = fmaxf(d, fabsf(got[i] - want[i]));
