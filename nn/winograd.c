@@ -138,7 +138,9 @@ WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane,
     float *restrict v11 = v + 11 * plane, *restrict v12 = v + 12 * plane;
     float *restrict v13 = v + 13 * plane, *restrict v14 = v + 14 * plane;
     float *restrict v15 = v + 15 * plane;
-#pragma GCC ivdep
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC ivdep /* the 16 outputs never alias the 16 inputs */
+#endif
     for (int c = 0; c < C; c++) {
         /* rows: r = B^T d */
         const float r00 = d00[c] - d20[c], r01 = d01[c] - d21[c];
