@@ -195,6 +195,8 @@ size_t nn_conv_chunk_images(const nn_layer *L, int batch);
  * b == NULL: no bias (the caller adds it in a fused pass). */
 void conv_forward(const nn_layer *L, const float *in, const float *W, const float *b,
                   float *out, int B, float *col);
+/* db [O] += dout [M, O] summed over its M rows */
+void conv_bias_backward(const float *dout, size_t M, int O, float *db);
 /* din may be NULL (first layer). dW, db accumulate. */
 void conv_backward(const nn_layer *L, const float *in, const float *W, const float *dout,
                    float *din, float *dW, float *db, int B, float *col);

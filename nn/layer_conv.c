@@ -97,6 +97,14 @@ void conv_forward(const nn_layer *L, const float *in, const float *W, const floa
     }
 }
 
+void conv_bias_backward(const float *dout, size_t M, int O, float *db)
+{
+    for (size_t m = 0; m < M; m++) {
+        const float *dr = dout + m * O;
+        for (int o = 0; o < O; o++) db[o] += dr[o];
+    }
+}
+
 void conv_backward(const nn_layer *L, const float *in, const float *W, const float *dout,
                    float *din, float *dW, float *db, int B, float *col)
 {
@@ -109,10 +117,7 @@ void conv_backward(const nn_layer *L, const float *in, const float *W, const flo
         const int n = (int)((b0 + chunk <= (size_t)B) ? chunk : B - b0);
         const int M = (int)(n * per);
         const float *d = dout + b0 * per * O;
-        for (int m = 0; m < M; m++) {
-            const float *dr = d + (size_t)m * O;
-            for (int o = 0; o < O; o++) db[o] += dr[o];
-        }
+        conv_bias_backward(d, (size_t)M, O, db);
         const float *a;
         if (direct) {
             a = in + b0 * L->in_size;

@@ -360,10 +360,7 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
             /* Winograd where the forward pass used it: the weight gradient
              * by the same tiles, and the input gradient as the 3x3
              * convolution of dcur with the turned filters */
-            const int O = L->out_c;
-            const size_t M = L->out_size / O * B;
-            for (size_t m = 0; m < M; m++)
-                for (int o = 0; o < O; o++) db[o] += dcur[m * O + o];
+            conv_bias_backward(dcur, L->out_size / L->out_c * B, L->out_c, db);
             nn_wino_weight_grad(L, in, dcur, B, g, r->wino_scratch);
             if (need_din) {
                 const nn_layer G = nn_wino_input_grad_layer(L);
