@@ -19,6 +19,7 @@
  * nn_wino_forward is used only from NN_WINO_MIN_TILES tiles on. The error
  * against direct convolution is a few float roundings (tests: relative 1e-5). */
 #include <cblas.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -63,10 +64,32 @@ size_t nn_wino_weight_floats(const nn_layer *L)
     return (size_t)16 * L->out_c * L->in_c;
 }
 
+/* After the 16 V and 16 M (or P) matrices of a chunk: what the pixels of a
+ * tile outside the image read (zeros, as many as the wider side has
+ * channels) and where their outputs go (3 separate sinks of O floats: a
+ * 1x1 image's tile has 3 missing outputs, and they must not alias), so that
+ * the transforms need no test per channel. */
+static size_t edge_floats(const nn_layer *L)
+{
+    return (size_t)(L->in_c > L->out_c ? L->in_c : L->out_c) + 3 * (size_t)L->out_c;
+}
+
 size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch)
 {
     const size_t t = (size_t)chunk_images(L, max_batch) * tiles_of(L);
-    return 16 * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) + (size_t)L->in_c; /* V, M, 0s */
+    return 16 * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) + edge_floats(L);
+}
+
+/* Offsets of the output pixels of tile (ty, tx) in an OH x OW x O image, in
+ * the order (0,0), (0,1), (1,0), (1,1); -1 for a pixel past the right or
+ * bottom edge. */
+static void tile_pixels(int ty, int tx, int OH, int OW, int O, ptrdiff_t off[4])
+{
+    const int right = 2 * tx + 1 < OW, down = 2 * ty + 1 < OH;
+    off[0] = ((ptrdiff_t)(2 * ty) * OW + 2 * tx) * O;
+    off[1] = right ? off[0] + O : -1;
+    off[2] = down ? off[0] + (ptrdiff_t)OW * O : -1;
+    off[3] = right && down ? off[2] + O : -1;
 }
 
 /* U[x][o][c] = (G g G^T)[x] for the 3x3 filter g = W[o][ky][kx][c]. With
@@ -187,8 +210,7 @@ static void input_transform(const nn_layer *L, const float *in, int n, float *V,
     }
 }
 
-/* y00, y01, y10, y11 (each O floats; NULL: outside the image) = A^T m A,
- * m[x] = M[x * plane + o] */
+/* y00, y01, y10, y11 (each O floats) = A^T m A, m[x] = M[x * plane + o] */
 WINO_CLONES static void output_tile(const float *m, size_t plane, int O, float *restrict y00,
                                     float *restrict y01, float *restrict y10,
                                     float *restrict y11)
@@ -198,34 +220,22 @@ WINO_CLONES static void output_tile(const float *m, size_t plane, int O, float *
     const float *m7 = m + 7 * plane, *m8 = m + 8 * plane, *m9 = m + 9 * plane;
     const float *m10 = m + 10 * plane, *m11 = m + 11 * plane, *m12 = m + 12 * plane;
     const float *m13 = m + 13 * plane, *m14 = m + 14 * plane, *m15 = m + 15 * plane;
-    if (y01 && y10 && y11) {
-        for (int o = 0; o < O; o++) {
-            /* s = A^T m: two rows of four */
-            const float s00 = m0[o] + m4[o] + m8[o], s01 = m1[o] + m5[o] + m9[o];
-            const float s02 = m2[o] + m6[o] + m10[o], s03 = m3[o] + m7[o] + m11[o];
-            const float s10 = m4[o] - m8[o] - m12[o], s11 = m5[o] - m9[o] - m13[o];
-            const float s12 = m6[o] - m10[o] - m14[o], s13 = m7[o] - m11[o] - m15[o];
-            y00[o] = s00 + s01 + s02;
-            y01[o] = s01 - s02 - s03;
-            y10[o] = s10 + s11 + s12;
-            y11[o] = s11 - s12 - s13;
-        }
-        return;
-    }
-    for (int o = 0; o < O; o++) { /* a tile cut by the right or bottom edge */
+    for (int o = 0; o < O; o++) {
+        /* s = A^T m: two rows of four */
         const float s00 = m0[o] + m4[o] + m8[o], s01 = m1[o] + m5[o] + m9[o];
         const float s02 = m2[o] + m6[o] + m10[o], s03 = m3[o] + m7[o] + m11[o];
         const float s10 = m4[o] - m8[o] - m12[o], s11 = m5[o] - m9[o] - m13[o];
         const float s12 = m6[o] - m10[o] - m14[o], s13 = m7[o] - m11[o] - m15[o];
         y00[o] = s00 + s01 + s02;
-        if (y01) y01[o] = s01 - s02 - s03;
-        if (y10) y10[o] = s10 + s11 + s12;
-        if (y11) y11[o] = s11 - s12 - s13;
+        y01[o] = s01 - s02 - s03;
+        y10[o] = s10 + s11 + s12;
+        y11[o] = s11 - s12 - s13;
     }
 }
 
-/* out[b][2ty + i][2tx + j][o] = (A^T M A)[i][j] for the pixels inside */
-static void output_transform(const nn_layer *L, const float *M, int n, float *out)
+/* out[b][2ty + i][2tx + j][o] = (A^T M A)[i][j] for the pixels inside; the
+ * others go to the 3 sinks of O floats */
+static void output_transform(const nn_layer *L, const float *M, int n, float *out, float *sink)
 {
     const int OH = L->out_h, OW = L->out_w, O = L->out_c;
     const int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
@@ -235,11 +245,11 @@ static void output_transform(const nn_layer *L, const float *M, int n, float *ou
         float *img = out + (size_t)b * OH * OW * O;
         for (int ty = 0; ty < TH; ty++)
             for (int tx = 0; tx < TW; tx++, t++) {
-                float *y00 = img + ((size_t)(2 * ty) * OW + 2 * tx) * O;
-                const int right = 2 * tx + 1 < OW, down = 2 * ty + 1 < OH;
-                float *y10 = down ? y00 + (size_t)OW * O : NULL;
-                output_tile(M + t * O, plane, O, y00, right ? y00 + O : NULL, y10,
-                            right && down ? y10 + O : NULL);
+                ptrdiff_t off[4];
+                float *y[4];
+                tile_pixels(ty, tx, OH, OW, O, off);
+                for (int k = 0; k < 4; k++) y[k] = off[k] >= 0 ? img + off[k] : sink + (k - 1) * O;
+                output_tile(M + t * O, plane, O, y[0], y[1], y[2], y[3]);
             }
     }
 }
@@ -254,12 +264,13 @@ void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *
         const int T = n * tiles;
         const size_t pv = plane_of((size_t)T, C), pm = plane_of((size_t)T, O);
         float *V = scratch, *M = V + 16 * pv, *zero = M + 16 * pm;
+        float *sink = zero + (C > O ? C : O);
         memset(zero, 0, sizeof(float) * C);
         input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero);
         for (int x = 0; x < 16; x++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, O, C, 1.0f, V + x * pv, C,
                         U + (size_t)x * O * C, C, 0.0f, M + x * pm, O);
-        output_transform(L, M, n, out + (size_t)b0 * L->out_size);
+        output_transform(L, M, n, out + (size_t)b0 * L->out_size, sink);
     }
 }
 
@@ -270,9 +281,10 @@ void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *
  * transformed position x that sum over tiles is one GEMM,
  * Z[x] (O x C) += P[x]^T (O x T) * V[x] (T x C), with P[x] = (A dY A^T)[x]. */
 
-/* P[x][t][o] = (A dY A^T)[x] for every tile t of n images; dY is 0 outside
- * the image (the pixels of a cut tile that do not exist) */
-static void grad_output_transform(const nn_layer *L, const float *dout, int n, float *P)
+/* P[x][t][o] = (A dY A^T)[x] for every tile t of n images; the pixels of a
+ * cut tile that do not exist read O zeros */
+static void grad_output_transform(const nn_layer *L, const float *dout, int n, float *P,
+                                  const float *zero)
 {
     const int OH = L->out_h, OW = L->out_w, O = L->out_c;
     const int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
@@ -282,15 +294,15 @@ static void grad_output_transform(const nn_layer *L, const float *dout, int n, f
         const float *img = dout + (size_t)b * OH * OW * O;
         for (int ty = 0; ty < TH; ty++)
             for (int tx = 0; tx < TW; tx++, t++) {
-                const float *y00 = img + ((size_t)(2 * ty) * OW + 2 * tx) * O;
-                const int right = 2 * tx + 1 < OW, down = 2 * ty + 1 < OH;
-                const float *y01 = right ? y00 + O : NULL;
-                const float *y10 = down ? y00 + (size_t)OW * O : NULL;
-                const float *y11 = right && down ? y10 + O : NULL;
+                ptrdiff_t off[4];
+                tile_pixels(ty, tx, OH, OW, O, off);
+                const float *y00 = img + off[0];
+                const float *y01 = off[1] >= 0 ? img + off[1] : zero;
+                const float *y10 = off[2] >= 0 ? img + off[2] : zero;
+                const float *y11 = off[3] >= 0 ? img + off[3] : zero;
                 float *p = P + t * O;
                 for (int o = 0; o < O; o++) {
-                    const float a = y00[o], bb = y01 ? y01[o] : 0.0f;
-                    const float c = y10 ? y10[o] : 0.0f, d = y11 ? y11[o] : 0.0f;
+                    const float a = y00[o], bb = y01[o], c = y10[o], d = y11[o];
                     /* rows: A dY (A = [1 0; 1 1; 1 -1; 0 -1]) */
                     const float r0a = a, r0b = bb, r1a = a + c, r1b = bb + d;
                     const float r2a = a - c, r2b = bb - d, r3a = -c, r3b = -d;
@@ -310,7 +322,7 @@ static void grad_output_transform(const nn_layer *L, const float *dout, int n, f
 
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch)
 {
-    /* V and P of a chunk (the forward pass's V and M sizes), the zeros, and Z */
+    /* V and P of a chunk (the forward pass's V and M sizes), the edges, and Z */
     return nn_wino_scratch_floats(L, max_batch) + nn_wino_weight_floats(L);
 }
 
@@ -326,9 +338,9 @@ void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, 
         const int T = n * tiles;
         const size_t pv = plane_of((size_t)T, C), pp = plane_of((size_t)T, O);
         float *V = scratch, *P = V + 16 * pv, *zero = P + 16 * pp;
-        memset(zero, 0, sizeof(float) * C);
+        memset(zero, 0, sizeof(float) * (C > O ? C : O));
         input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero);
-        grad_output_transform(L, dout + (size_t)b0 * L->out_size, n, P);
+        grad_output_transform(L, dout + (size_t)b0 * L->out_size, n, P, zero);
         for (int x = 0; x < 16; x++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, C, T, 1.0f, P + x * pp, O,
                         V + x * pv, C, b0 ? 1.0f : 0.0f, Z + x * plane, C);
