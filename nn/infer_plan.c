@@ -161,7 +161,7 @@ static int plan_wino(nn_ws *ws)
     for (int i = 0; i < ws->n_steps; i++) {
         nn_step *st = &ws->steps[i];
         if (st->q8 || !nn_wino_eligible(st->L)) continue;
-        nn_wino_pack(st->L, st->W, 0, w);
+        nn_wino_pack(st->L, st->W, w);
         st->wino = w;
         w += (nn_wino_weight_floats(st->L) + 15) / 16 * 16;
     }

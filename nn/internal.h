@@ -128,15 +128,16 @@ int nn_wino_eligible(const nn_layer *L);
 int nn_wino_use(const nn_layer *L, int batch);
 size_t nn_wino_weight_floats(const nn_layer *L);
 size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch);
-void nn_wino_pack(const nn_layer *L, const float *W, int for_input_grad, float *U);
-/* L with input and output swapped: the convolution from the gradient of L's
- * output to that of its input (weights: nn_wino_pack with for_input_grad) */
-nn_layer nn_wino_input_grad_layer(const nn_layer *L);
-/* dW [O][3][3][C] += the weight gradient of L for input in and output
- * gradient dout (B images); scratch: nn_wino_grad_scratch_floats(L, B) */
+void nn_wino_pack(const nn_layer *L, const float *W, float *U);
+/* Training. Scratch of both gradients: nn_wino_grad_scratch_floats(L, B).
+ * dW [O][3][3][C] += the weight gradient of L for input in and output
+ * gradient dout (B images); din = the input gradient, from U =
+ * nn_wino_pack(L, W) (the same transformed filters as the forward pass). */
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch);
 void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
                          float *dW, float *scratch);
+void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *U, float *din,
+                        int B, float *scratch);
 /* out [B, H, W, O] = conv(in [B, H, W, C]) without bias */
 void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *out, int B,
                      float *scratch);

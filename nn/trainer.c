@@ -75,10 +75,8 @@ static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *L = &m->layers[i];
         if (!nn_wino_eligible(L)) continue;
-        const nn_layer G = nn_wino_input_grad_layer(L);
-        const size_t need[3] = {nn_wino_scratch_floats(L, nb), nn_wino_scratch_floats(&G, nb),
-                                nn_wino_grad_scratch_floats(L, nb)};
-        for (int k = 0; k < 3; k++)
+        const size_t need[2] = {nn_wino_scratch_floats(L, nb), nn_wino_grad_scratch_floats(L, nb)};
+        for (int k = 0; k < 2; k++)
             if (need[k] > wino) wino = need[k];
     }
     if (wino && !(r->wino_scratch = malloc(sizeof(float) * wino))) return -1;
@@ -93,12 +91,9 @@ static void wino_refresh(nn_trainer *t, int tid, int n)
     const nn_model *m = t->m;
     int k = 0;
     for (int i = 0; i < m->n_layers; i++) {
-        if (!t->wino_fwd[i]) continue;
+        if (!t->wino_u[i]) continue;
         const nn_layer *L = &m->layers[i];
-        if (k++ % n == tid) {
-            nn_wino_pack(L, m->params + L->p_off, 0, t->wino_fwd[i]);
-            nn_wino_pack(L, m->params + L->p_off, 1, t->wino_bwd[i]);
-        }
+        if (k++ % n == tid) nn_wino_pack(L, m->params + L->p_off, t->wino_u[i]);
     }
 }
 
@@ -108,16 +103,15 @@ static int wino_alloc(nn_trainer *t)
     size_t total = 0;
     for (int i = 0; i < m->n_layers; i++)
         if (nn_wino_eligible(&m->layers[i]))
-            total += 2 * ((nn_wino_weight_floats(&m->layers[i]) + 15) / 16 * 16);
+            total += (nn_wino_weight_floats(&m->layers[i]) + 15) / 16 * 16;
     if (!total) return 0;
     if (!(t->wino_mem = malloc(sizeof(float) * total))) return -1;
     float *w = t->wino_mem;
     for (int i = 0; i < m->n_layers; i++) {
         if (!nn_wino_eligible(&m->layers[i])) continue;
         const size_t n = (nn_wino_weight_floats(&m->layers[i]) + 15) / 16 * 16;
-        t->wino_fwd[i] = w;
-        t->wino_bwd[i] = w + n;
-        w += 2 * n;
+        t->wino_u[i] = w;
+        w += n;
     }
     return 0;
 }
@@ -309,8 +303,8 @@ static const float *forward_train(nn_trainer *t, nn_replica *r, bn_sync *s, cons
         const size_t n = L->out_size * B;
         switch (L->type) {
         case L_CONV:
-            if (!t->wino_off && t->wino_fwd[i] && nn_wino_use(L, B)) {
-                nn_wino_forward(L, in, t->wino_fwd[i], out, B, r->wino_scratch);
+            if (!t->wino_off && t->wino_u[i] && nn_wino_use(L, B)) {
+                nn_wino_forward(L, in, t->wino_u[i], out, B, r->wino_scratch);
                 bias_act(out, p + L->p_count - L->out_c, n / L->out_c, L->out_c, 0);
             } else {
                 conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, r->col);
@@ -353,7 +347,7 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
         switch (L->type) {
         case L_CONV: {
             float *db = g + L->p_count - L->out_c;
-            if (t->wino_off || !t->wino_bwd[i] || !nn_wino_use(L, B)) {
+            if (t->wino_off || !t->wino_u[i] || !nn_wino_use(L, B)) {
                 conv_backward(L, in, p, dcur, need_din ? din : NULL, g, db, B, r->col);
                 break;
             }
@@ -362,10 +356,7 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
              * convolution of dcur with the turned filters */
             conv_bias_backward(dcur, L->out_size / L->out_c * B, L->out_c, db);
             nn_wino_weight_grad(L, in, dcur, B, g, r->wino_scratch);
-            if (need_din) {
-                const nn_layer G = nn_wino_input_grad_layer(L);
-                nn_wino_forward(&G, dcur, t->wino_bwd[i], din, B, r->wino_scratch);
-            }
+            if (need_din) nn_wino_input_grad(L, dcur, t->wino_u[i], din, B, r->wino_scratch);
             break;
         }
         case L_BN:

@@ -49,12 +49,12 @@ struct nn_trainer {
     int max_c;
     int n_ranges;
     nn_prange ranges[2 * NN_MAX_LAYERS];
-    /* 3x3 convs by Winograd: per layer its weights transformed for the
-     * forward pass and for the input gradient, redone at every step (the
+    /* 3x3 convs by Winograd: per layer its transformed weights, which serve
+     * the forward pass and the input gradient, redone at every step (the
      * weights change); NULL where the layer does not qualify */
     int wino_off;            /* tests and benchmarks: im2col + GEMM only */
     float *wino_mem;
-    float *wino_fwd[NN_MAX_LAYERS], *wino_bwd[NN_MAX_LAYERS];
+    float *wino_u[NN_MAX_LAYERS];
 };
 
 /* The forward pass of nn_train_step alone (nn/trainer.c): batch-norm layers

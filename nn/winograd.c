@@ -1,4 +1,5 @@
-/* winograd.c - 3x3 "same" convolutions in inference by Winograd's F(2x2, 3x3).
+/* winograd.c - 3x3 "same" convolutions by Winograd's F(2x2, 3x3), in
+ * inference and in training (forward, input and weight gradients).
  *
  * Each 2x2 block of output pixels (a tile) comes from a 4x4 input patch d:
  * Y = A^T [ (G g G^T) . (B^T d B) ] A, an elementwise product in a 4x4
@@ -13,7 +14,9 @@
  *         | 0 -1  1  0 |       | 1/2 -1/2  1/2 |
  *         | 0  1  0 -1 |       | 0    0    1   |
  *
- * The weight transform U runs once per plan (infer_plan.c). Where a chunk has
+ * The weight transform U runs once per plan (infer_plan.c) and once per
+ * training step (trainer.c), where the same U also gives the input gradient
+ * (see wino_conv). Where a chunk has
  * few tiles the 16 GEMMs are too thin to pay (measured on vgg_wide's 6x6
  * layers at batch 1: 0.75x of im2col + one GEMM; 1.5x at batch 8), so
  * nn_wino_forward is used only from NN_WINO_MIN_TILES tiles on. The error
@@ -92,48 +95,6 @@ static void tile_pixels(int ty, int tx, int OH, int OW, int O, ptrdiff_t off[4])
     off[3] = right && down ? off[2] + O : -1;
 }
 
-/* U[x][o][c] = (G g G^T)[x] for the 3x3 filter g = W[o][ky][kx][c]. With
- * for_input_grad, the filters of the convolution that gives the gradient of
- * L's input from the gradient of its output: U[x][c][o] from
- * g = W[o][2-ky][2-kx][c] (every filter turned by 180 degrees, input and
- * output channels swapped). */
-void nn_wino_pack(const nn_layer *L, const float *W, int for_input_grad, float *U)
-{
-    const int O = L->out_c, C = L->in_c;
-    const size_t plane = (size_t)O * C;
-    for (int o = 0; o < O; o++)
-        for (int c = 0; c < C; c++) {
-            float g[3][3], t[4][3];
-            for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) {
-                    const int sy = for_input_grad ? 2 - ky : ky, sx = for_input_grad ? 2 - kx : kx;
-                    g[ky][kx] = W[((size_t)o * 9 + sy * 3 + sx) * C + c];
-                }
-            for (int j = 0; j < 3; j++) { /* t = G g */
-                t[0][j] = g[0][j];
-                t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                t[3][j] = g[2][j];
-            }
-            const size_t at = for_input_grad ? (size_t)c * O + o : (size_t)o * C + c;
-            for (int i = 0; i < 4; i++) { /* u = t G^T */
-                float *u = U + (size_t)i * 4 * plane + at;
-                u[0] = t[i][0];
-                u[plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                u[2 * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                u[3 * plane] = t[i][2];
-            }
-        }
-}
-
-nn_layer nn_wino_input_grad_layer(const nn_layer *L)
-{
-    nn_layer T = *L;
-    T.in_c = L->out_c, T.out_c = L->in_c;
-    T.in_size = L->out_size, T.out_size = L->in_size;
-    return T;
-}
-
 /* The transforms run over the channels of one tile with every operand in a
  * named variable (no small arrays), so that the compiler vectorises the
  * channel loop; target_clones builds it for AVX-512, AVX2 and plain x86-64
@@ -144,6 +105,53 @@ nn_layer nn_wino_input_grad_layer(const nn_layer *L)
 #else
 #define WINO_CLONES
 #endif
+
+/* u[x * plane + c] = (G g G^T)[x] for the filters of one output channel,
+ * g[ky][kx] = w[(3 ky + kx) * C + c] (W's layout [O][3][3][C]) */
+WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, float *restrict u)
+{
+    const float *g00 = w, *g01 = w + C, *g02 = w + 2 * C, *g10 = w + 3 * C, *g11 = w + 4 * C;
+    const float *g12 = w + 5 * C, *g20 = w + 6 * C, *g21 = w + 7 * C, *g22 = w + 8 * C;
+    float *restrict u0 = u, *restrict u1 = u + plane, *restrict u2 = u + 2 * plane;
+    float *restrict u3 = u + 3 * plane, *restrict u4 = u + 4 * plane;
+    float *restrict u5 = u + 5 * plane, *restrict u6 = u + 6 * plane;
+    float *restrict u7 = u + 7 * plane, *restrict u8 = u + 8 * plane;
+    float *restrict u9 = u + 9 * plane, *restrict u10 = u + 10 * plane;
+    float *restrict u11 = u + 11 * plane, *restrict u12 = u + 12 * plane;
+    float *restrict u13 = u + 13 * plane, *restrict u14 = u + 14 * plane;
+    float *restrict u15 = u + 15 * plane;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC ivdep /* the 16 outputs never alias the 9 inputs */
+#endif
+    for (int c = 0; c < C; c++) {
+        /* rows: t = G g */
+        const float t00 = g00[c], t01 = g01[c], t02 = g02[c];
+        const float t10 = 0.5f * (g00[c] + g10[c] + g20[c]);
+        const float t11 = 0.5f * (g01[c] + g11[c] + g21[c]);
+        const float t12 = 0.5f * (g02[c] + g12[c] + g22[c]);
+        const float t20 = 0.5f * (g00[c] - g10[c] + g20[c]);
+        const float t21 = 0.5f * (g01[c] - g11[c] + g21[c]);
+        const float t22 = 0.5f * (g02[c] - g12[c] + g22[c]);
+        const float t30 = g20[c], t31 = g21[c], t32 = g22[c];
+        /* columns: t G^T */
+        u0[c] = t00, u1[c] = 0.5f * (t00 + t01 + t02), u2[c] = 0.5f * (t00 - t01 + t02);
+        u3[c] = t02;
+        u4[c] = t10, u5[c] = 0.5f * (t10 + t11 + t12), u6[c] = 0.5f * (t10 - t11 + t12);
+        u7[c] = t12;
+        u8[c] = t20, u9[c] = 0.5f * (t20 + t21 + t22), u10[c] = 0.5f * (t20 - t21 + t22);
+        u11[c] = t22;
+        u12[c] = t30, u13[c] = 0.5f * (t30 + t31 + t32), u14[c] = 0.5f * (t30 - t31 + t32);
+        u15[c] = t32;
+    }
+}
+
+/* U[x][o][c] = (G g G^T)[x] for the 3x3 filter g = W[o][ky][kx][c]. */
+void nn_wino_pack(const nn_layer *L, const float *W, float *U)
+{
+    const int O = L->out_c, C = L->in_c;
+    const size_t plane = (size_t)O * C;
+    for (int o = 0; o < O; o++) filter_tile(W + (size_t)o * 9 * C, C, plane, U + (size_t)o * C);
+}
 
 /* v[x * plane + c] = (B^T d B)[x] for one tile, d[i][j] = p[4i + j][c] */
 WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane,
@@ -254,9 +262,17 @@ static void output_transform(const nn_layer *L, const float *M, int n, float *ou
     }
 }
 
-void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *out, int B,
-                     float *scratch)
+/* out = the convolution L of in by U's filters. U[x] is O x C (the layout
+ * nn_wino_pack writes) unless turned; turned, U is the packing of the layer
+ * whose input gradient L computes (L's C and O swapped: U[x] is C x O), and
+ * the filters are those turned by 180 degrees: G rot(g) G^T = P (G g G^T) P^T
+ * with P swapping rows 0 and 3 (G's rows 0 and 3 are each other's reverse,
+ * rows 1 and 2 symmetric), so U[x] is read at x's mirror position and
+ * multiplied untransposed. */
+static void wino_conv(const nn_layer *L, const float *in, const float *U, int turned,
+                      float *out, int B, float *scratch)
 {
+    static const int mirror[4] = {3, 1, 2, 0};
     const int C = L->in_c, O = L->out_c;
     const int chunk = chunk_images(L, B), tiles = tiles_of(L);
     for (int b0 = 0; b0 < B; b0 += chunk) {
@@ -267,11 +283,37 @@ void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *
         float *sink = zero + (C > O ? C : O);
         memset(zero, 0, sizeof(float) * C);
         input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero);
-        for (int x = 0; x < 16; x++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, O, C, 1.0f, V + x * pv, C,
-                        U + (size_t)x * O * C, C, 0.0f, M + x * pm, O);
+        for (int x = 0; x < 16; x++) {
+            const int ux = turned ? 4 * mirror[x / 4] + mirror[x % 4] : x;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, turned ? CblasNoTrans : CblasTrans, T, O,
+                        C, 1.0f, V + x * pv, C, U + (size_t)ux * O * C, turned ? O : C, 0.0f,
+                        M + x * pm, O);
+        }
         output_transform(L, M, n, out + (size_t)b0 * L->out_size, sink);
     }
+}
+
+void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *out, int B,
+                     float *scratch)
+{
+    wino_conv(L, in, U, 0, out, B, scratch);
+}
+
+/* The convolution from the gradient of L's output to that of its input:
+ * L with its input and output swapped (and the filters turned) */
+static nn_layer input_grad_layer(const nn_layer *L)
+{
+    nn_layer T = *L;
+    T.in_c = L->out_c, T.out_c = L->in_c;
+    T.in_size = L->out_size, T.out_size = L->in_size;
+    return T;
+}
+
+void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *U, float *din,
+                        int B, float *scratch)
+{
+    const nn_layer G = input_grad_layer(L);
+    wino_conv(&G, dout, U, 1, din, B, scratch);
 }
 
 /* ---- weight gradients ---------------------------------------------------------
@@ -280,6 +322,36 @@ void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *
  * per tile, dg = G^T [ (A dY A^T) . (B^T d B) ] G summed over tiles. Per
  * transformed position x that sum over tiles is one GEMM,
  * Z[x] (O x C) += P[x]^T (O x T) * V[x] (T x C), with P[x] = (A dY A^T)[x]. */
+
+/* p[x * plane + o] = (A dY A^T)[x] for one tile whose four output pixels'
+ * gradients are y00, y01, y10, y11 (O floats each) */
+WINO_CLONES static void grad_output_tile(const float *y00, const float *y01, const float *y10,
+                                         const float *y11, int O, size_t plane,
+                                         float *restrict p)
+{
+    float *restrict p0 = p, *restrict p1 = p + plane, *restrict p2 = p + 2 * plane;
+    float *restrict p3 = p + 3 * plane, *restrict p4 = p + 4 * plane;
+    float *restrict p5 = p + 5 * plane, *restrict p6 = p + 6 * plane;
+    float *restrict p7 = p + 7 * plane, *restrict p8 = p + 8 * plane;
+    float *restrict p9 = p + 9 * plane, *restrict p10 = p + 10 * plane;
+    float *restrict p11 = p + 11 * plane, *restrict p12 = p + 12 * plane;
+    float *restrict p13 = p + 13 * plane, *restrict p14 = p + 14 * plane;
+    float *restrict p15 = p + 15 * plane;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC ivdep /* the 16 outputs never alias the 4 inputs */
+#endif
+    for (int o = 0; o < O; o++) {
+        const float a = y00[o], b = y01[o], c = y10[o], d = y11[o];
+        /* rows: A dY (A = [1 0; 1 1; 1 -1; 0 -1]) */
+        const float r0a = a, r0b = b, r1a = a + c, r1b = b + d;
+        const float r2a = a - c, r2b = b - d, r3a = -c, r3b = -d;
+        /* columns: (A dY) A^T */
+        p0[o] = r0a, p1[o] = r0a + r0b, p2[o] = r0a - r0b, p3[o] = -r0b;
+        p4[o] = r1a, p5[o] = r1a + r1b, p6[o] = r1a - r1b, p7[o] = -r1b;
+        p8[o] = r2a, p9[o] = r2a + r2b, p10[o] = r2a - r2b, p11[o] = -r2b;
+        p12[o] = r3a, p13[o] = r3a + r3b, p14[o] = r3a - r3b, p15[o] = -r3b;
+    }
+}
 
 /* P[x][t][o] = (A dY A^T)[x] for every tile t of n images; the pixels of a
  * cut tile that do not exist read O zeros */
@@ -296,34 +368,55 @@ static void grad_output_transform(const nn_layer *L, const float *dout, int n, f
             for (int tx = 0; tx < TW; tx++, t++) {
                 ptrdiff_t off[4];
                 tile_pixels(ty, tx, OH, OW, O, off);
-                const float *y00 = img + off[0];
-                const float *y01 = off[1] >= 0 ? img + off[1] : zero;
-                const float *y10 = off[2] >= 0 ? img + off[2] : zero;
-                const float *y11 = off[3] >= 0 ? img + off[3] : zero;
-                float *p = P + t * O;
-                for (int o = 0; o < O; o++) {
-                    const float a = y00[o], bb = y01[o], c = y10[o], d = y11[o];
-                    /* rows: A dY (A = [1 0; 1 1; 1 -1; 0 -1]) */
-                    const float r0a = a, r0b = bb, r1a = a + c, r1b = bb + d;
-                    const float r2a = a - c, r2b = bb - d, r3a = -c, r3b = -d;
-                    /* columns: (A dY) A^T */
-                    p[0 * plane + o] = r0a, p[1 * plane + o] = r0a + r0b;
-                    p[2 * plane + o] = r0a - r0b, p[3 * plane + o] = -r0b;
-                    p[4 * plane + o] = r1a, p[5 * plane + o] = r1a + r1b;
-                    p[6 * plane + o] = r1a - r1b, p[7 * plane + o] = -r1b;
-                    p[8 * plane + o] = r2a, p[9 * plane + o] = r2a + r2b;
-                    p[10 * plane + o] = r2a - r2b, p[11 * plane + o] = -r2b;
-                    p[12 * plane + o] = r3a, p[13 * plane + o] = r3a + r3b;
-                    p[14 * plane + o] = r3a - r3b, p[15 * plane + o] = -r3b;
-                }
+                grad_output_tile(img + off[0], off[1] >= 0 ? img + off[1] : zero,
+                                 off[2] >= 0 ? img + off[2] : zero,
+                                 off[3] >= 0 ? img + off[3] : zero, O, plane, P + t * O);
             }
+    }
+}
+
+/* w[(3 ky + kx) * C + c] += (G^T z G)[ky][kx], z[x] = z[x * plane + c]: the
+ * weight gradient of one output channel's filters from its 16 sums */
+WINO_CLONES static void grad_filter_tile(const float *z, int C, size_t plane, float *w)
+{
+    const float *z0 = z, *z1 = z + plane, *z2 = z + 2 * plane, *z3 = z + 3 * plane;
+    const float *z4 = z + 4 * plane, *z5 = z + 5 * plane, *z6 = z + 6 * plane;
+    const float *z7 = z + 7 * plane, *z8 = z + 8 * plane, *z9 = z + 9 * plane;
+    const float *z10 = z + 10 * plane, *z11 = z + 11 * plane, *z12 = z + 12 * plane;
+    const float *z13 = z + 13 * plane, *z14 = z + 14 * plane, *z15 = z + 15 * plane;
+    float *w00 = w, *w01 = w + C, *w02 = w + 2 * C, *w10 = w + 3 * C, *w11 = w + 4 * C;
+    float *w12 = w + 5 * C, *w20 = w + 6 * C, *w21 = w + 7 * C, *w22 = w + 8 * C;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC ivdep /* Z and dW are separate arrays */
+#endif
+    for (int c = 0; c < C; c++) {
+        /* rows: h = G^T z, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
+        const float h00 = z0[c] + 0.5f * (z4[c] + z8[c]), h01 = z1[c] + 0.5f * (z5[c] + z9[c]);
+        const float h02 = z2[c] + 0.5f * (z6[c] + z10[c]);
+        const float h03 = z3[c] + 0.5f * (z7[c] + z11[c]);
+        const float h10 = 0.5f * (z4[c] - z8[c]), h11 = 0.5f * (z5[c] - z9[c]);
+        const float h12 = 0.5f * (z6[c] - z10[c]), h13 = 0.5f * (z7[c] - z11[c]);
+        const float h20 = 0.5f * (z4[c] + z8[c]) + z12[c], h21 = 0.5f * (z5[c] + z9[c]) + z13[c];
+        const float h22 = 0.5f * (z6[c] + z10[c]) + z14[c];
+        const float h23 = 0.5f * (z7[c] + z11[c]) + z15[c];
+        /* columns: h G */
+        w00[c] += h00 + 0.5f * (h01 + h02), w01[c] += 0.5f * (h01 - h02);
+        w02[c] += 0.5f * (h01 + h02) + h03;
+        w10[c] += h10 + 0.5f * (h11 + h12), w11[c] += 0.5f * (h11 - h12);
+        w12[c] += 0.5f * (h11 + h12) + h13;
+        w20[c] += h20 + 0.5f * (h21 + h22), w21[c] += 0.5f * (h21 - h22);
+        w22[c] += 0.5f * (h21 + h22) + h23;
     }
 }
 
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch)
 {
-    /* V and P of a chunk (the forward pass's V and M sizes), the edges, and Z */
-    return nn_wino_scratch_floats(L, max_batch) + nn_wino_weight_floats(L);
+    /* the weight gradient: V and P of a chunk (the forward pass's V and M
+     * sizes), the edges, and Z; the input gradient: its convolution's */
+    const nn_layer G = input_grad_layer(L);
+    const size_t w = nn_wino_scratch_floats(L, max_batch) + nn_wino_weight_floats(L);
+    const size_t in = nn_wino_scratch_floats(&G, max_batch);
+    return w > in ? w : in;
 }
 
 void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
@@ -345,21 +438,6 @@ void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, 
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, C, T, 1.0f, P + x * pp, O,
                         V + x * pv, C, b0 ? 1.0f : 0.0f, Z + x * plane, C);
     }
-    /* dW[o][ky][kx][c] += (G^T Z G)[ky][kx], G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
     for (int o = 0; o < O; o++)
-        for (int c = 0; c < C; c++) {
-            float z[4][4], h[3][4];
-            for (int x = 0; x < 16; x++) z[x / 4][x % 4] = Z[x * plane + (size_t)o * C + c];
-            for (int j = 0; j < 4; j++) { /* h = G^T z */
-                h[0][j] = z[0][j] + 0.5f * (z[1][j] + z[2][j]);
-                h[1][j] = 0.5f * (z[1][j] - z[2][j]);
-                h[2][j] = 0.5f * (z[1][j] + z[2][j]) + z[3][j];
-            }
-            float *w = dW + (size_t)o * 9 * C + c;
-            for (int i = 0; i < 3; i++) { /* h G */
-                w[(size_t)(i * 3 + 0) * C] += h[i][0] + 0.5f * (h[i][1] + h[i][2]);
-                w[(size_t)(i * 3 + 1) * C] += 0.5f * (h[i][1] - h[i][2]);
-                w[(size_t)(i * 3 + 2) * C] += 0.5f * (h[i][1] + h[i][2]) + h[i][3];
-            }
-        }
+        grad_filter_tile(Z + (size_t)o * C, C, plane, dW + (size_t)o * 9 * C);
 }

@@ -48,7 +48,7 @@ START_TEST(test_wino_matches_conv)
     for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < L.in_size * B; i++) in[i] = nn_rng_uniform(&r) * 2.0f;
     conv_forward(&L, in, W, NULL, want, B, col);
-    nn_wino_pack(&L, W, 0, U);
+    nn_wino_pack(&L, W, U);
     for (size_t i = 0; i < L.out_size * B; i++) got[i] = NAN; /* every pixel must be written */
     nn_wino_forward(&L, in, U, got, B, scratch);
     float d = 0, big = 0;
@@ -138,7 +138,6 @@ END_TEST
 START_TEST(test_wino_input_grad)
 {
     const nn_layer L = conv3(7, 6, 8, 16);
-    const nn_layer G = nn_wino_input_grad_layer(&L);
     const int B = 3;
     uint64_t r = 41;
     float *W = malloc(sizeof(float) * L.p_count), *dW = calloc(L.p_count, sizeof(float));
@@ -146,12 +145,12 @@ START_TEST(test_wino_input_grad)
     float *want = malloc(sizeof(float) * L.in_size * B), *got = malloc(sizeof(float) * L.in_size * B);
     float *col = malloc(sizeof(float) * (size_t)7 * 6 * B * 9 * 16);
     float *U = malloc(sizeof(float) * nn_wino_weight_floats(&L));
-    float *scratch = malloc(sizeof(float) * nn_wino_scratch_floats(&G, B));
+    float *scratch = malloc(sizeof(float) * nn_wino_grad_scratch_floats(&L, B));
     for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < L.out_size * B; i++) dout[i] = nn_rng_uniform(&r) - 0.5f;
     conv_backward(&L, in, W, dout, want, dW, dW + L.p_count - L.out_c, B, col);
-    nn_wino_pack(&L, W, 1, U);
-    nn_wino_forward(&G, dout, U, got, B, scratch);
+    nn_wino_pack(&L, W, U);
+    nn_wino_input_grad(&L, dout, U, got, B, scratch);
     /* and the weight gradient, added to what dW holds (here: twice it) */
     float *dW2 = malloc(sizeof(float) * L.p_count);
     memcpy(dW2, dW, sizeof(float) * L.p_count);
@@ -203,7 +202,7 @@ START_TEST(test_train_step_with_winograd)
     ck_assert(ta && tb);
     tb->wino_off = 1;
     int with = 0;
-    for (int i = 0; i < a->n_layers; i++) with += ta->wino_fwd[i] != NULL;
+    for (int i = 0; i < a->n_layers; i++) with += ta->wino_u[i] != NULL;
     ck_assert_int_eq(with, 2);
     float x[B * 12 * 12];
     uint8_t labels[B];
