@@ -16,11 +16,11 @@
  *
  * The weight transform U runs once per plan (infer_plan.c) and once per
  * training step (trainer.c), where the same U also gives the input gradient
- * (see wino_conv). Where a chunk has
- * few tiles the 16 GEMMs are too thin to pay (measured on vgg_wide's 6x6
- * layers at batch 1: 0.75x of im2col + one GEMM; 1.5x at batch 8), so
- * nn_wino_forward is used only from NN_WINO_MIN_TILES tiles on. The error
- * against direct convolution is a few float roundings (tests: relative 1e-5). */
+ * (see wino_conv). Where a chunk has few tiles the 16 GEMMs are too thin to
+ * pay (measured on vgg_wide's 6x6 layers at batch 1: 0.75x of im2col + one
+ * GEMM; 1.5x at batch 8), so Winograd is used only from NN_WINO_MIN_TILES
+ * tiles on. The error against direct convolution is a few float roundings
+ * (tests: relative 1e-5). */
 #include <cblas.h>
 #include <stddef.h>
 #include <string.h>
