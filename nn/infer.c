@@ -69,10 +69,12 @@ static const float *step_infer(const nn_model *m, const nn_step *st, const float
             nn_q8_forward(st, in, out, B, ws);
             return out;
         }
-        if (st->wino && nn_wino_use(L, B))
-            nn_wino_forward(L, in, st->wino, out, B, ws->wino_scratch);
-        else
-            conv_forward(L, in, st->W, NULL, out, B, ws->col);
+        if (st->wino && nn_wino_use(L, B)) { /* bias and ReLU in its output transform */
+            nn_wino_forward(L, in, st->wino, st->defer ? NULL : st->b, !st->defer && st->relu,
+                            out, B, ws->wino_scratch);
+            return out;
+        }
+        conv_forward(L, in, st->W, NULL, out, B, ws->col);
         if (!st->defer) bias_act(out, st->b, n / L->out_c, L->out_c, st->relu);
         return out;
     case L_DENSE:

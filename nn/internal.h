@@ -138,9 +138,10 @@ void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, 
                          float *dW, float *scratch);
 void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *U, float *din,
                         int B, float *scratch);
-/* out [B, H, W, O] = conv(in [B, H, W, C]) without bias */
-void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *out, int B,
-                     float *scratch);
+/* out [B, H, W, O] = conv(in [B, H, W, C]) + bias (O floats; NULL: none),
+ * then ReLU if relu */
+void nn_wino_forward(const nn_layer *L, const float *in, const float *U, const float *bias,
+                     int relu, float *out, int B, float *scratch);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
  * of memory. */

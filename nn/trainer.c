@@ -304,8 +304,8 @@ static const float *forward_train(nn_trainer *t, nn_replica *r, bn_sync *s, cons
         switch (L->type) {
         case L_CONV:
             if (!t->wino_off && t->wino_u[i] && nn_wino_use(L, B)) {
-                nn_wino_forward(L, in, t->wino_u[i], out, B, r->wino_scratch);
-                bias_act(out, p + L->p_count - L->out_c, n / L->out_c, L->out_c, 0);
+                nn_wino_forward(L, in, t->wino_u[i], p + L->p_count - L->out_c, 0, out, B,
+                                r->wino_scratch);
             } else {
                 conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, r->col);
             }

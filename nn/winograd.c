@@ -218,10 +218,11 @@ static void input_transform(const nn_layer *L, const float *in, int n, float *V,
     }
 }
 
-/* y00, y01, y10, y11 (each O floats) = A^T m A, m[x] = M[x * plane + o] */
-WINO_CLONES static void output_tile(const float *m, size_t plane, int O, float *restrict y00,
-                                    float *restrict y01, float *restrict y10,
-                                    float *restrict y11)
+/* y00, y01, y10, y11 (each O floats) = A^T m A + bias, m[x] = M[x * plane + o],
+ * then max(0, y) if relu (fused here: one pass over the output less) */
+WINO_CLONES static void output_tile(const float *m, size_t plane, int O, const float *bias,
+                                    int relu, float *restrict y00, float *restrict y01,
+                                    float *restrict y10, float *restrict y11)
 {
     const float *m0 = m, *m1 = m + plane, *m2 = m + 2 * plane, *m3 = m + 3 * plane;
     const float *m4 = m + 4 * plane, *m5 = m + 5 * plane, *m6 = m + 6 * plane;
@@ -234,16 +235,20 @@ WINO_CLONES static void output_tile(const float *m, size_t plane, int O, float *
         const float s02 = m2[o] + m6[o] + m10[o], s03 = m3[o] + m7[o] + m11[o];
         const float s10 = m4[o] - m8[o] - m12[o], s11 = m5[o] - m9[o] - m13[o];
         const float s12 = m6[o] - m10[o] - m14[o], s13 = m7[o] - m11[o] - m15[o];
-        y00[o] = s00 + s01 + s02;
-        y01[o] = s01 - s02 - s03;
-        y10[o] = s10 + s11 + s12;
-        y11[o] = s11 - s12 - s13;
+        float a = s00 + s01 + s02 + bias[o], b = s01 - s02 - s03 + bias[o];
+        float c = s10 + s11 + s12 + bias[o], d = s11 - s12 - s13 + bias[o];
+        if (relu) { /* the compiler takes the test out of the loop */
+            a = a > 0 ? a : 0.0f, b = b > 0 ? b : 0.0f;
+            c = c > 0 ? c : 0.0f, d = d > 0 ? d : 0.0f;
+        }
+        y00[o] = a, y01[o] = b, y10[o] = c, y11[o] = d;
     }
 }
 
-/* out[b][2ty + i][2tx + j][o] = (A^T M A)[i][j] for the pixels inside; the
- * others go to the 3 sinks of O floats */
-static void output_transform(const nn_layer *L, const float *M, int n, float *out, float *sink)
+/* out[b][2ty + i][2tx + j][o] = (A^T M A)[i][j] + bias[o] (then ReLU if relu)
+ * for the pixels inside; the others go to the 3 sinks of O floats */
+static void output_transform(const nn_layer *L, const float *M, int n, const float *bias,
+                             int relu, float *out, float *sink)
 {
     const int OH = L->out_h, OW = L->out_w, O = L->out_c;
     const int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
@@ -257,7 +262,7 @@ static void output_transform(const nn_layer *L, const float *M, int n, float *ou
                 float *y[4];
                 tile_pixels(ty, tx, OH, OW, O, off);
                 for (int k = 0; k < 4; k++) y[k] = off[k] >= 0 ? img + off[k] : sink + (k - 1) * O;
-                output_tile(M + t * O, plane, O, y[0], y[1], y[2], y[3]);
+                output_tile(M + t * O, plane, O, bias, relu, y[0], y[1], y[2], y[3]);
             }
     }
 }
@@ -270,7 +275,7 @@ static void output_transform(const nn_layer *L, const float *M, int n, float *ou
  * rows 1 and 2 symmetric), so U[x] is read at x's mirror position and
  * multiplied untransposed. */
 static void wino_conv(const nn_layer *L, const float *in, const float *U, int turned,
-                      float *out, int B, float *scratch)
+                      const float *bias, int relu, float *out, int B, float *scratch)
 {
     static const int mirror[4] = {3, 1, 2, 0};
     const int C = L->in_c, O = L->out_c;
@@ -281,7 +286,7 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
         const size_t pv = plane_of((size_t)T, C), pm = plane_of((size_t)T, O);
         float *V = scratch, *M = V + 16 * pv, *zero = M + 16 * pm;
         float *sink = zero + (C > O ? C : O);
-        memset(zero, 0, sizeof(float) * C);
+        memset(zero, 0, sizeof(float) * (C > O ? C : O)); /* also the bias if none */
         input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero);
         for (int x = 0; x < 16; x++) {
             const int ux = turned ? 4 * mirror[x / 4] + mirror[x % 4] : x;
@@ -289,14 +294,14 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
                         C, 1.0f, V + x * pv, C, U + (size_t)ux * O * C, turned ? O : C, 0.0f,
                         M + x * pm, O);
         }
-        output_transform(L, M, n, out + (size_t)b0 * L->out_size, sink);
+        output_transform(L, M, n, bias ? bias : zero, relu, out + (size_t)b0 * L->out_size, sink);
     }
 }
 
-void nn_wino_forward(const nn_layer *L, const float *in, const float *U, float *out, int B,
-                     float *scratch)
+void nn_wino_forward(const nn_layer *L, const float *in, const float *U, const float *bias,
+                     int relu, float *out, int B, float *scratch)
 {
-    wino_conv(L, in, U, 0, out, B, scratch);
+    wino_conv(L, in, U, 0, bias, relu, out, B, scratch);
 }
 
 /* The convolution from the gradient of L's output to that of its input:
@@ -313,7 +318,7 @@ void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *U, fl
                         int B, float *scratch)
 {
     const nn_layer G = input_grad_layer(L);
-    wino_conv(&G, dout, U, 1, din, B, scratch);
+    wino_conv(&G, dout, U, 1, NULL, 0, din, B, scratch);
 }
 
 /* ---- weight gradients ---------------------------------------------------------

@@ -47,10 +47,16 @@ START_TEST(test_wino_matches_conv)
     float *scratch = malloc(sizeof(float) * nn_wino_scratch_floats(&L, B));
     for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < L.in_size * B; i++) in[i] = nn_rng_uniform(&r) * 2.0f;
-    conv_forward(&L, in, W, NULL, want, B, col);
+    /* odd shapes: with a bias and the ReLU fused into the output transform */
+    const int fused = _i % 2;
+    float *bias = malloc(sizeof(float) * L.out_c);
+    for (int o = 0; o < L.out_c; o++) bias[o] = nn_rng_uniform(&r) - 0.5f;
+    conv_forward(&L, in, W, fused ? bias : NULL, want, B, col);
+    if (fused)
+        for (size_t i = 0; i < L.out_size * B; i++) want[i] = want[i] > 0 ? want[i] : 0.0f;
     nn_wino_pack(&L, W, U);
     for (size_t i = 0; i < L.out_size * B; i++) got[i] = NAN; /* every pixel must be written */
-    nn_wino_forward(&L, in, U, got, B, scratch);
+    nn_wino_forward(&L, in, U, fused ? bias : NULL, fused, got, B, scratch);
     float d = 0, big = 0;
     for (size_t i = 0; i < L.out_size * B; i++) {
         ck_assert_msg(isfinite(got[i]), "shape %d: output %zu not written", _i, i);
@@ -60,7 +66,7 @@ START_TEST(test_wino_matches_conv)
     /* a few roundings of sums of 9*C products */
     ck_assert_msg(d <= 2e-5f * big + 1e-6f, "shape %d: differs by %g (outputs up to %g)", _i, d,
                   big);
-    free(W), free(in), free(want), free(got), free(col), free(U), free(scratch);
+    free(W), free(in), free(want), free(got), free(col), free(U), free(scratch), free(bias);
 }
 END_TEST
 
