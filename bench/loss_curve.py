@@ -1,0 +1,478 @@
+#!/usr/bin/python3
+"""The PyTorch side of bench/loss_curve.sh: trains an emotiond model file's
+network in PyTorch exactly as `emotiond train` does, so that the two loss
+curves can be compared (issue 6: "the same loss curve over the first epochs").
+
+    loss_curve.py train --init INIT.emod --data DIR --out DIR [--epochs 3] [--torch-seed 1]
+    loss_curve.py eval --data DIR --out FILE.csv MODEL.emod...   # val loss/acc of C snapshots
+    loss_curve.py decode-check --data DIR        # PIL against libturbojpeg, pixel by pixel
+    loss_curve.py table --c DIR --torch DIR [--torch DIR] [--c-eval CSV] [--c-log FILE]
+
+What `train` reproduces of nn/train_loop.c and nn/trainer.c (read them):
+  * data: DIR/train/<class>/ in the class order angry..surprise, each folder's
+    *.jpg|*.jpeg|*.png sorted by name (byte order, strcmp), decoded to 8-bit
+    grey by PIL (libjpeg-turbo, the library TurboJPEG wraps: `decode-check`
+    compares them); `--max-train N` keeps images i*n//N, as the C subset does;
+  * order: each epoch shuffles with Fisher-Yates driven by splitmix64 seeded
+    with mix(seed, epoch), bit for bit; the last partial batch is kept;
+  * input: pixel * float32(scale/std) + float32(-mean/std), like nn_normalize_u8;
+  * optimizer: SGD with momentum and Nesterov as torch.optim.SGD (dampening 0:
+    buf = mu*buf + g + wd*w; w -= lr*(g + wd*w + mu*buf)), weight decay added
+    to the gradient of conv and dense weights only (plus 2*l2 of the layer),
+    never to biases or batch-norm gamma/beta; constant lr;
+  * batch norm: batch statistics over the whole batch, eps and momentum from
+    the architecture (PyTorch's convention), unbiased running variance;
+  * loss: mean cross-entropy over the batch (label smoothing from the options);
+    the epoch's loss is the image-weighted mean of the batch losses, its
+    accuracy the training-mode argmax hits, as history.csv records them;
+  * validation: eval mode on DIR/test, accuracy and mean cross-entropy.
+What differs: dropout masks (torch's generator, `--torch-seed`) and float
+rounding (oneDNN's convolutions against the engine's Winograd and GEMMs).
+
+`train` writes OUT/history.csv (epoch,loss,accuracy,val_loss,val_accuracy,
+seconds,images_per_s; seconds and images/s count training steps only),
+OUT/steps.csv (the loss of every step) and OUT/final.npy (the parameters in
+the engine's order, for comparing with its checkpoint). Training runs at about
+120 images/s on 2 threads here: some 4 minutes per FER2013 epoch.
+"""
+import argparse
+import ast
+import csv
+import ctypes
+import ctypes.util
+import json
+import os
+import struct
+import sys
+import time
+import zlib
+
+import numpy as np
+import torch
+import torch.nn as tnn
+import torch.nn.functional as F
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+from torch_reference import build_model, our_params  # noqa: E402
+
+CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # nn/dataset.c
+EXTENSIONS = (".jpg", ".jpeg", ".png")
+MASK64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def reuse_from_flask_service(names):
+    """The named functions of bench/flask_service.py (read_emod,
+    load_our_params). Importing that module would build its Flask app (its
+    module level runs create_app for gunicorn), so only their definitions are
+    compiled, with the modules they use."""
+    path = os.path.join(HERE, "flask_service.py")
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    body = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in names]
+    if len(body) != len(names):
+        raise SystemExit("loss_curve.py: %s no longer defines %s" % (path, ", ".join(names)))
+    ns = {"np": np, "torch": torch, "tnn": tnn, "json": json, "struct": struct, "zlib": zlib}
+    exec(compile(ast.Module(body=body, type_ignores=[]), path, "exec"), ns)
+    return [ns[n] for n in names]
+
+
+read_emod, load_our_params = reuse_from_flask_service(("read_emod", "load_our_params"))
+
+
+# ---- the engine's random numbers (nn/internal.h, nn/train_loop.c) ---------------
+
+def splitmix64(state):
+    """nn_rng_next: (new state, output)."""
+    state = (state + GOLDEN) & MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return state, z ^ (z >> 31)
+
+
+def mix(a, b):
+    """train_loop.c's mix(a, b)."""
+    s = ((a * GOLDEN) & MASK64) ^ ((b + 0x632BE59BD9B4E019) & MASK64)
+    return splitmix64(s)[1]
+
+
+def epoch_order(n, seed, epoch):
+    """train_loop.c's shuffle(order, n, mix(seed, epoch))."""
+    order = list(range(n))
+    r = mix(seed, epoch)
+    for i in range(n - 1, 0, -1):
+        r, v = splitmix64(r)
+        j = v % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return np.array(order, dtype=np.int64)
+
+
+# ---- data (nn/dataset.c) -------------------------------------------------------------
+
+def list_split(split_dir):
+    """[(path, label)] in the engine's order: classes in CLASSES order
+    (folder names case-insensitive), file names sorted bytewise."""
+    folders = {}
+    for name in os.listdir(split_dir):
+        if name.lower() in CLASSES and os.path.isdir(os.path.join(split_dir, name)):
+            folders[CLASSES.index(name.lower())] = os.path.join(split_dir, name)
+    files = []
+    for k in sorted(folders):
+        names = [f for f in os.listdir(folders[k])
+                 if not f.startswith(".") and os.path.splitext(f)[1].lower() in EXTENSIONS]
+        names.sort(key=lambda s: s.encode())
+        files += [(os.path.join(folders[k], f), k) for f in names]
+    if not files:
+        raise SystemExit("loss_curve.py: no images under %s/<class>/" % split_dir)
+    return files
+
+
+def load_split(split_dir, side, max_n=0):
+    """(uint8 [n, side, side], int64 labels) decoded by PIL in grey; with
+    max_n, the evenly spaced subset the engine's --max-train keeps."""
+    files = list_split(split_dir)
+    if 0 < max_n < len(files):
+        files = [files[i * len(files) // max_n] for i in range(max_n)]
+    pixels = np.empty((len(files), side, side), dtype=np.uint8)
+    for i, (path, _) in enumerate(files):
+        with Image.open(path) as img:
+            img = img.convert("L")
+            if img.size != (side, side):
+                raise SystemExit("loss_curve.py: %s is %dx%d, not %dx%d" % (path, *img.size, side, side))
+            pixels[i] = np.asarray(img, dtype=np.uint8)
+    return pixels, np.array([k for _, k in files], dtype=np.int64)
+
+
+def normalizer(arch):
+    """pixels -> float32 NCHW as nn_normalize_u8 computes it (float32 a, s)."""
+    inp = arch["input"]
+    scale, mean, std = (np.float32(inp.get(k, d)) for k, d in (("scale", 1.0), ("mean", 0.0), ("std", 1.0)))
+    a, s = np.float32(scale / std), np.float32(-mean / std)
+
+    def norm(px):
+        x = px.astype(np.float32) * a + s
+        return torch.from_numpy(x.reshape(len(px), 1, px.shape[1], px.shape[2]))
+    return norm
+
+
+# ---- model and optimizer -----------------------------------------------------------
+
+def load_init(path):
+    """(arch with its input block, torch net with the file's weights)."""
+    header, params = read_emod(path)
+    arch = dict(header["arch"])
+    arch["input"] = dict(header.get("input") or arch["input"])
+    net, _ = build_model(arch)
+    load_our_params(net, params)
+    return arch, net
+
+
+def param_groups(arch, net, weight_decay):
+    """Conv and dense weights decay by weight_decay + 2*l2 of their layer
+    (trainer.c's build_ranges); biases and batch-norm parameters do not."""
+    specs = [s for s in arch["layers"] if s["type"] in ("conv", "dense")]
+    mods = [m for m in net.modules() if isinstance(m, (tnn.Conv2d, tnn.Linear))]
+    if len(specs) != len(mods):
+        raise SystemExit("loss_curve.py: the built net does not match the architecture")
+    groups, rest = {}, []
+    for spec, m in zip(specs, mods):
+        decay = float(weight_decay) + 2.0 * float(np.float32(spec.get("l2", 0.0)))
+        groups.setdefault(decay, []).append(m.weight)
+        rest.append(m.bias)
+    rest += [p for m in net.modules() if isinstance(m, (tnn.BatchNorm1d, tnn.BatchNorm2d))
+             for p in (m.weight, m.bias)]
+    return [{"params": p, "weight_decay": d} for d, p in groups.items()] + \
+           [{"params": rest, "weight_decay": 0.0}]
+
+
+def evaluate(net, norm, pixels, labels, batch=64):
+    """(mean cross-entropy, accuracy) in eval mode."""
+    net.eval()
+    loss, ok = 0.0, 0
+    with torch.no_grad():
+        for b0 in range(0, len(pixels), batch):
+            logits = net(norm(pixels[b0:b0 + batch]))
+            y = torch.from_numpy(labels[b0:b0 + batch])
+            loss += F.cross_entropy(logits.double(), y, reduction="sum").item()
+            ok += int((logits.argmax(1) == y).sum())
+    return loss / len(pixels), ok / len(pixels)
+
+
+def option(given, training, key, default):
+    """An option as train_loop.c's resolve picks it: given, else the
+    architecture's training block, else the default."""
+    if given is not None:
+        return given
+    v = training.get(key, default)
+    return float(v) if isinstance(v, bool) else v
+
+
+# ---- subcommands ---------------------------------------------------------------------
+
+def cmd_train(a):
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.torch_seed)
+    arch, net = load_init(a.init)
+    layout = torch.channels_last if a.channels_last else torch.contiguous_format
+    net = net.to(memory_format=layout)
+    tr = arch.get("training", {})
+    batch = int(option(a.batch, tr, "batch", 64))
+    lr = float(option(a.lr, tr, "lr", 0.01))
+    momentum = float(option(a.momentum, tr, "momentum", 0.9))
+    nesterov = bool(option(a.nesterov, tr, "nesterov", 1))
+    wd = float(np.float32(option(a.weight_decay, tr, "weight_decay", 0.0)))
+    smoothing = float(np.float32(option(a.label_smoothing, tr, "label_smoothing", 0.0)))
+    seed = int(option(a.seed, tr, "seed", 1))
+    if str(tr.get("optimizer", "sgd")) != "sgd":
+        raise SystemExit("loss_curve.py: only SGD is reproduced (the architecture trains with %s)"
+                         % tr["optimizer"])
+    side = int(arch["input"]["size"])
+    norm = normalizer(arch)
+    t0 = time.time()
+    xtr, ytr = load_split(os.path.join(a.data, "train"), side, a.max_train)
+    xva, yva = load_split(os.path.join(a.data, "test"), side)
+    print("loss_curve.py: %d training, %d validation images decoded in %.1f s; batch %d lr %g "
+          "momentum %g nesterov %d weight_decay %g seed %d torch_seed %d threads %d %s"
+          % (len(xtr), len(xva), time.time() - t0, batch, lr, momentum, nesterov, wd, seed,
+             a.torch_seed, a.threads, "channels_last" if a.channels_last else "NCHW"), flush=True)
+    opt = torch.optim.SGD(param_groups(arch, net, wd), lr=lr, momentum=momentum,
+                          nesterov=nesterov, dampening=0.0)
+    os.makedirs(a.out, exist_ok=True)
+    hist_rows, step_rows = [], []
+    steps = (len(xtr) + batch - 1) // batch
+    for ep in range(a.epochs):
+        order = epoch_order(len(xtr), seed, ep)
+        net.train()
+        loss_sum, correct, train_s = 0.0, 0, 0.0
+        for st in range(steps):
+            idx = order[st * batch:(st + 1) * batch]
+            x, y = norm(xtr[idx]).contiguous(memory_format=layout), torch.from_numpy(ytr[idx])
+            t = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            logits = net(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            loss.backward()
+            opt.step()
+            train_s += time.perf_counter() - t
+            lv = loss.item()
+            if not np.isfinite(lv):
+                raise SystemExit("loss_curve.py: diverged at epoch %d step %d" % (ep + 1, st + 1))
+            loss_sum += lv * len(idx)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            step_rows.append((ep + 1, st + 1, lv))
+            if (st + 1) % 100 == 0:
+                seen = st * batch + len(idx)
+                print("epoch %d/%d step %d/%d loss %.4f acc %.4f %.0f img/s"
+                      % (ep + 1, a.epochs, st + 1, steps, loss_sum / seen, correct / seen,
+                         seen / train_s), flush=True)
+        val_loss, val_acc = evaluate(net, norm, xva, yva)
+        row = (ep + 1, loss_sum / len(xtr), correct / len(xtr), val_loss, val_acc, train_s,
+               len(xtr) / train_s)
+        hist_rows.append(row)
+        print("epoch %d/%d  loss %.5f  acc %.5f  val_loss %.5f  val_acc %.5f  %.0f s  %.1f img/s"
+              % ((ep + 1, a.epochs) + row[1:]), flush=True)
+        with open(os.path.join(a.out, "history.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_s"))
+            w.writerows(hist_rows)
+    with open(os.path.join(a.out, "steps.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("epoch", "step", "loss"))
+        w.writerows(step_rows)
+    np.save(os.path.join(a.out, "final.npy"), our_params(net).numpy())
+
+
+def cmd_eval(a):
+    """Validation loss and accuracy of model files (the C run's snapshots)."""
+    torch.set_num_threads(a.threads)
+    rows = []
+    data = None
+    for path in a.models:
+        arch, net = load_init(path)
+        if data is None:
+            data = load_split(os.path.join(a.data, "test"), int(arch["input"]["size"]))
+        loss, acc = evaluate(net, normalizer(arch), *data)
+        rows.append((path, loss, acc))
+        print("%s val_loss %.5f val_accuracy %.5f" % (path, loss, acc), flush=True)
+    with open(a.out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("model", "val_loss", "val_accuracy"))
+        w.writerows(rows)
+
+
+def cmd_decode_check(a):
+    """Decodes every image with PIL and with libturbojpeg (TJPF_GRAY, as
+    nn/image.c) and counts the differences."""
+    lib = ctypes.util.find_library("turbojpeg")
+    if not lib:
+        print("decode-check: libturbojpeg not found, skipped")
+        return
+    tj = ctypes.CDLL(lib)
+    tj.tjInitDecompress.restype = ctypes.c_void_p
+    tj.tjDecompress2.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p,
+                                 ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    tj.tjDestroy.argtypes = [ctypes.c_void_p]
+    handle = tj.tjInitDecompress()
+    n = n_diff = max_diff = 0
+    try:
+        for split in ("train", "test"):
+            for path, _ in list_split(os.path.join(a.data, split)):
+                if not path.lower().endswith((".jpg", ".jpeg")):
+                    continue
+                with open(path, "rb") as f:
+                    data = f.read()
+                with Image.open(path) as img:
+                    ref = np.asarray(img.convert("L"), dtype=np.uint8)
+                out = np.empty_like(ref)
+                h, w = ref.shape
+                if tj.tjDecompress2(handle, data, len(data), out.ctypes.data, w, w, h, 6, 0):
+                    raise SystemExit("decode-check: TurboJPEG cannot decode %s" % path)
+                d = int(np.abs(out.astype(np.int16) - ref).max())
+                n += 1
+                n_diff += d > 0
+                max_diff = max(max_diff, d)
+    finally:
+        tj.tjDestroy(handle)
+    print("decode-check: %d JPEGs, %d decode differently in PIL and TurboJPEG, largest pixel "
+          "difference %d" % (n, n_diff, max_diff))
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def c_step_lines(path):
+    """{(epoch, step): (running loss, img/s)} from emotiond train's stderr
+    (every 100th step)."""
+    out = {}
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 10 and p[0] == "epoch" and p[2] == "step":
+                    out[(int(p[1].split("/")[0]), int(p[3].split("/")[0]))] = (float(p[5]), float(p[8]))
+    return out
+
+
+def fmt(v, spec="%.4f"):
+    return "n/a" if v is None else spec % v
+
+
+def cmd_table(a):
+    """Markdown tables: per epoch, C against the PyTorch runs, and the
+    running loss every 100 steps; then the largest differences."""
+    c = read_csv(os.path.join(a.c, "history.csv"))
+    runs = [read_csv(os.path.join(d, "history.csv")) for d in a.torch]
+    c_eval = {i + 1: r for i, r in enumerate(read_csv(a.c_eval))} if a.c_eval and os.path.exists(a.c_eval) else {}
+    two = len(runs) > 1
+    epochs = min([len(c)] + [len(r) for r in runs])
+    head = ["epoch", "C train loss", "torch A", "torch B", "\\|C − A\\|", "\\|A − B\\|",
+            "C val loss", "torch A", "torch B", "\\|C − A\\|", "\\|A − B\\|",
+            "C val acc", "torch A", "torch B", "\\|C − A\\|", "\\|A − B\\|"]
+    if not two:
+        head = [h for i, h in enumerate(head) if i % 5 not in (3, 0) or i == 0]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---:|" * len(head))
+    worst = {}
+    for e in range(epochs):
+        cells = [str(e + 1)]
+        for key, cval in (("loss", float(c[e]["loss"])),
+                          ("val_loss", float(c_eval[e + 1]["val_loss"]) if e + 1 in c_eval else None),
+                          ("val_accuracy", float(c[e]["val_accuracy"]))):
+            ta = float(runs[0][e][key])
+            tb = float(runs[1][e][key]) if two else None
+            dca = abs(cval - ta) if cval is not None else None
+            dab = abs(ta - tb) if two else None
+            cells += [fmt(cval), fmt(ta)] + ([fmt(tb)] if two else []) + [fmt(dca)] + ([fmt(dab)] if two else [])
+            for name, v in (("C-A " + key, dca), ("A-B " + key, dab)):
+                if v is not None:
+                    worst[name] = max(worst.get(name, 0.0), v)
+            if dca is not None and ta:
+                worst["C-A rel " + key] = max(worst.get("C-A rel " + key, 0.0), dca / abs(ta))
+        print("| " + " | ".join(cells) + " |")
+    print()
+    c_steps = c_step_lines(a.c_log)
+    steps = [read_csv(os.path.join(d, "steps.csv")) if os.path.exists(os.path.join(d, "steps.csv")) else []
+             for d in a.torch]
+    if c_steps and all(steps):
+        print("Running mean of the training loss within the epoch (what `emotiond train` prints every 100 steps):")
+        print()
+        print("| epoch | step | C | torch A |" + (" torch B | \\|C − A\\| | \\|A − B\\| |" if two else " \\|C − A\\| |"))
+        print("|---:|---:|---:|---:|" + ("---:|---:|---:|" if two else "---:|"))
+        for (ep, st), (cl, _) in sorted(c_steps.items()):
+            means = []
+            for rows in steps:
+                sel = [float(r["loss"]) for r in rows if int(r["epoch"]) == ep and int(r["step"]) <= st]
+                # every batch but the epoch's last is full, so the mean of the first st is plain
+                means.append(sum(sel) / len(sel) if len(sel) == st else None)
+            if means[0] is None:
+                continue
+            cells = [str(ep), str(st), "%.4f" % cl, "%.4f" % means[0]]
+            if two and means[1] is not None:
+                cells += ["%.4f" % means[1], "%.4f" % abs(cl - means[0]), "%.4f" % abs(means[0] - means[1])]
+            elif two:
+                cells += ["n/a", "%.4f" % abs(cl - means[0]), "n/a"]
+            else:
+                cells += ["%.4f" % abs(cl - means[0])]
+            print("| " + " | ".join(cells) + " |")
+        print()
+    for k in sorted(worst):
+        print("largest %s: %.5f" % (k, worst[k]))
+    c_ips = [v[1] for v in c_steps.values()]
+    print("images/s (training steps only): C %s (emotiond's progress lines, median); torch %s (per run, mean over epochs)"
+          % ("%.1f" % float(np.median(c_ips)) if c_ips else "n/a",
+             ", ".join("%.1f" % np.mean([float(r["images_per_s"]) for r in run]) for run in runs)))
+    if a.c_weights and os.path.exists(a.c_weights):
+        _, cw = read_emod(a.c_weights)
+        for d in a.torch:
+            p = os.path.join(d, "final.npy")
+            if os.path.exists(p):
+                tw = np.load(p)
+                diff = np.abs(cw.astype(np.float64) - tw)
+                print("final parameters, C (%s) against %s: max |diff| %.3g, max |diff| / max |w| %.3g"
+                      % (a.c_weights, p, diff.max(), diff.max() / np.abs(tw).max()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train in PyTorch as emotiond train does")
+    t.add_argument("--init", required=True, help="the initial model file (.emod)")
+    t.add_argument("--data", required=True, help="DIR with train/<class>/ and test/<class>/")
+    t.add_argument("--out", required=True, help="output directory")
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--max-train", type=int, default=0, help="first N training images, as emotiond's")
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--torch-seed", type=int, default=1, help="torch.manual_seed: the dropout masks")
+    t.add_argument("--seed", type=int, default=None, help="the shuffle seed (emotiond's --seed)")
+    t.add_argument("--channels-last", action="store_true",
+                   help="channels_last model and inputs (other oneDNN kernels, so other rounding: "
+                        "the noise reference of the no-dropout check)")
+    for name in ("batch",):
+        t.add_argument("--" + name, type=int, default=None)
+    for name in ("lr", "momentum", "weight-decay", "label-smoothing", "nesterov"):
+        t.add_argument("--" + name, type=float, default=None, help="default: the architecture's")
+    e = sub.add_parser("eval", help="validation loss and accuracy of model files")
+    e.add_argument("--data", required=True)
+    e.add_argument("--out", required=True, help="CSV to write")
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("models", nargs="+")
+    d = sub.add_parser("decode-check", help="PIL against libturbojpeg on every image")
+    d.add_argument("--data", required=True)
+    tb = sub.add_parser("table", help="markdown tables of a comparison")
+    tb.add_argument("--c", required=True, help="emotiond train's output directory")
+    tb.add_argument("--torch", required=True, action="append", help="a train output directory (A, then B)")
+    tb.add_argument("--c-eval", help="eval's CSV for the C snapshots (validation loss)")
+    tb.add_argument("--c-log", help="emotiond train's stderr (running loss every 100 steps)")
+    tb.add_argument("--c-weights", help="the C run's final model, compared with torch's final.npy")
+    a = ap.parse_args()
+    {"train": cmd_train, "eval": cmd_eval, "decode-check": cmd_decode_check, "table": cmd_table}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
