@@ -27,7 +27,9 @@ What `train` reproduces of nn/train_loop.c and nn/trainer.c (read them):
     accuracy the training-mode argmax hits, as history.csv records them;
   * validation: eval mode on DIR/test, accuracy and mean cross-entropy.
 What differs: dropout masks (torch's generator, `--torch-seed`) and float
-rounding (oneDNN's convolutions against the engine's Winograd and GEMMs).
+rounding (oneDNN's convolutions against the engine's Winograd and GEMMs);
+`--perturb` measures what rounding alone does: the same run from weights
+nudged by half an fp32 ulp.
 
 `train` writes OUT/history.csv (epoch,loss,accuracy,val_loss,val_accuracy,
 seconds,images_per_s; seconds and images/s count training steps only),
@@ -216,8 +218,11 @@ def cmd_train(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.torch_seed)
     arch, net = load_init(a.init)
-    layout = torch.channels_last if a.channels_last else torch.contiguous_format
-    net = net.to(memory_format=layout)
+    if a.perturb:
+        gen = torch.Generator().manual_seed(a.torch_seed)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.mul_(1 + a.perturb * torch.randn(p.shape, generator=gen))
     tr = arch.get("training", {})
     batch = int(option(a.batch, tr, "batch", 64))
     lr = float(option(a.lr, tr, "lr", 0.01))
@@ -237,7 +242,7 @@ def cmd_train(a):
     print("loss_curve.py: %d training, %d validation images decoded in %.1f s; batch %d lr %g "
           "momentum %g nesterov %d weight_decay %g seed %d torch_seed %d threads %d %s"
           % (len(xtr), len(xva), time.time() - t0, batch, lr, momentum, nesterov, wd, seed,
-             a.torch_seed, a.threads, "channels_last" if a.channels_last else "NCHW"), flush=True)
+             a.torch_seed, a.threads, "perturb %g" % a.perturb), flush=True)
     opt = torch.optim.SGD(param_groups(arch, net, wd), lr=lr, momentum=momentum,
                           nesterov=nesterov, dampening=0.0)
     os.makedirs(a.out, exist_ok=True)
@@ -249,7 +254,7 @@ def cmd_train(a):
         loss_sum, correct, train_s = 0.0, 0, 0.0
         for st in range(steps):
             idx = order[st * batch:(st + 1) * batch]
-            x, y = norm(xtr[idx]).contiguous(memory_format=layout), torch.from_numpy(ytr[idx])
+            x, y = norm(xtr[idx]), torch.from_numpy(ytr[idx])
             t = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             logits = net(x)
@@ -341,19 +346,23 @@ def cmd_decode_check(a):
 
 
 def read_csv(path):
+    """The rows of a CSV file, none when it is missing (a run still going)."""
+    if not path or not os.path.exists(path):
+        return []
     with open(path) as f:
         return list(csv.DictReader(f))
 
 
-def c_step_lines(path):
-    """{(epoch, step): (running loss, img/s)} from emotiond train's stderr
-    (every 100th step)."""
+def progress_lines(path):
+    """{(epoch, step): (running loss, img/s)} from the "epoch E/N step S/T loss
+    L acc A R img/s" lines that emotiond train (stderr, every 100th step) and
+    `train` print alike."""
     out = {}
     if path and os.path.exists(path):
         with open(path) as f:
             for line in f:
                 p = line.split()
-                if len(p) >= 10 and p[0] == "epoch" and p[2] == "step":
+                if len(p) >= 10 and p[0] == "epoch" and p[2] == "step" and p[9] == "img/s":
                     out[(int(p[1].split("/")[0]), int(p[3].split("/")[0]))] = (float(p[5]), float(p[8]))
     return out
 
@@ -362,79 +371,77 @@ def fmt(v, spec="%.4f"):
     return "n/a" if v is None else spec % v
 
 
+def comparison_rows(c_vals, runs, worst, key):
+    """Cells C, A[, B], |C-A|[, |A-B|] for each row of c_vals (None: missing),
+    recording the largest differences in worst."""
+    rows = []
+    for i, cv in enumerate(c_vals):
+        t = [r[i] if i < len(r) else None for r in runs]
+        dca = abs(cv - t[0]) if cv is not None and t[0] is not None else None
+        cells = [fmt(cv)] + [fmt(v) for v in t] + [fmt(dca)]
+        if len(runs) > 1:
+            dab = abs(t[0] - t[1]) if t[0] is not None and t[1] is not None else None
+            cells.append(fmt(dab))
+            if dab is not None:
+                worst["|A - B| " + key] = max(worst.get("|A - B| " + key, 0.0), dab)
+        if dca is not None:
+            worst["|C - A| " + key] = max(worst.get("|C - A| " + key, 0.0), dca)
+        rows.append(cells)
+    return rows
+
+
 def cmd_table(a):
     """Markdown tables: per epoch, C against the PyTorch runs, and the
-    running loss every 100 steps; then the largest differences."""
+    running loss every 100 steps; then the largest differences. Runs still
+    going (or stopped) show what they have written so far, n/a elsewhere."""
     c = read_csv(os.path.join(a.c, "history.csv"))
-    runs = [read_csv(os.path.join(d, "history.csv")) for d in a.torch]
-    c_eval = {i + 1: r for i, r in enumerate(read_csv(a.c_eval))} if a.c_eval and os.path.exists(a.c_eval) else {}
-    two = len(runs) > 1
-    epochs = min([len(c)] + [len(r) for r in runs])
-    head = ["epoch", "C train loss", "torch A", "torch B", "\\|C − A\\|", "\\|A − B\\|",
-            "C val loss", "torch A", "torch B", "\\|C − A\\|", "\\|A − B\\|",
-            "C val acc", "torch A", "torch B", "\\|C − A\\|", "\\|A − B\\|"]
-    if not two:
-        head = [h for i, h in enumerate(head) if i % 5 not in (3, 0) or i == 0]
+    hists = [read_csv(os.path.join(d, "history.csv")) for d in a.torch]
+    c_eval = read_csv(a.c_eval)
+    names = ["torch " + "AB"[i] for i in range(len(a.torch))]
+    diffs = ["\\|C − A\\|"] + (["\\|A − B\\|"] if len(a.torch) > 1 else [])
+    worst = {}
+    cols = []
+    for key, label in (("loss", "train loss"), ("val_loss", "val loss"), ("val_accuracy", "val acc")):
+        cv = [float(r[key]) for r in c] if key != "val_loss" else \
+            [float(c_eval[i]["val_loss"]) if i < len(c_eval) else None for i in range(len(c))]
+        cols.append((["C " + label] + names + diffs,
+                     comparison_rows(cv, [[float(r[key]) for r in h] for h in hists], worst, key)))
+    head = ["epoch"] + [h for hs, _ in cols for h in hs]
     print("| " + " | ".join(head) + " |")
     print("|" + "---:|" * len(head))
-    worst = {}
-    for e in range(epochs):
-        cells = [str(e + 1)]
-        for key, cval in (("loss", float(c[e]["loss"])),
-                          ("val_loss", float(c_eval[e + 1]["val_loss"]) if e + 1 in c_eval else None),
-                          ("val_accuracy", float(c[e]["val_accuracy"]))):
-            ta = float(runs[0][e][key])
-            tb = float(runs[1][e][key]) if two else None
-            dca = abs(cval - ta) if cval is not None else None
-            dab = abs(ta - tb) if two else None
-            cells += [fmt(cval), fmt(ta)] + ([fmt(tb)] if two else []) + [fmt(dca)] + ([fmt(dab)] if two else [])
-            for name, v in (("C-A " + key, dca), ("A-B " + key, dab)):
-                if v is not None:
-                    worst[name] = max(worst.get(name, 0.0), v)
-            if dca is not None and ta:
-                worst["C-A rel " + key] = max(worst.get("C-A rel " + key, 0.0), dca / abs(ta))
-        print("| " + " | ".join(cells) + " |")
+    for e in range(len(c)):
+        print("| " + " | ".join([str(e + 1)] + [x for _, rows in cols for x in rows[e]]) + " |")
     print()
-    c_steps = c_step_lines(a.c_log)
-    steps = [read_csv(os.path.join(d, "steps.csv")) if os.path.exists(os.path.join(d, "steps.csv")) else []
-             for d in a.torch]
-    if c_steps and all(steps):
-        print("Running mean of the training loss within the epoch (what `emotiond train` prints every 100 steps):")
+    c_steps = progress_lines(a.c_log)
+    t_steps = [progress_lines(os.path.join(d, "train.log")) for d in a.torch]
+    keys = sorted(set(c_steps).union(*t_steps))
+    if keys:
+        print("Running mean of the training loss within each epoch (the progress lines, every 100 steps):")
         print()
-        print("| epoch | step | C | torch A |" + (" torch B | \\|C − A\\| | \\|A − B\\| |" if two else " \\|C − A\\| |"))
-        print("|---:|---:|---:|---:|" + ("---:|---:|---:|" if two else "---:|"))
-        for (ep, st), (cl, _) in sorted(c_steps.items()):
-            means = []
-            for rows in steps:
-                sel = [float(r["loss"]) for r in rows if int(r["epoch"]) == ep and int(r["step"]) <= st]
-                # every batch but the epoch's last is full, so the mean of the first st is plain
-                means.append(sum(sel) / len(sel) if len(sel) == st else None)
-            if means[0] is None:
-                continue
-            cells = [str(ep), str(st), "%.4f" % cl, "%.4f" % means[0]]
-            if two and means[1] is not None:
-                cells += ["%.4f" % means[1], "%.4f" % abs(cl - means[0]), "%.4f" % abs(means[0] - means[1])]
-            elif two:
-                cells += ["n/a", "%.4f" % abs(cl - means[0]), "n/a"]
-            else:
-                cells += ["%.4f" % abs(cl - means[0])]
-            print("| " + " | ".join(cells) + " |")
+        sub = ["C"] + names + diffs
+        print("| epoch | step | " + " | ".join(sub) + " |")
+        print("|" + "---:|" * (len(sub) + 2))
+        rows = comparison_rows([c_steps[k][0] if k in c_steps else None for k in keys],
+                               [[t[k][0] if k in t else None for k in keys] for t in t_steps],
+                               worst, "running loss")
+        for k, cells in zip(keys, rows):
+            print("| %d | %d | " % k + " | ".join(cells) + " |")
         print()
     for k in sorted(worst):
         print("largest %s: %.5f" % (k, worst[k]))
-    c_ips = [v[1] for v in c_steps.values()]
-    print("images/s (training steps only): C %s (emotiond's progress lines, median); torch %s (per run, mean over epochs)"
-          % ("%.1f" % float(np.median(c_ips)) if c_ips else "n/a",
-             ", ".join("%.1f" % np.mean([float(r["images_per_s"]) for r in run]) for run in runs)))
-    if a.c_weights and os.path.exists(a.c_weights):
-        _, cw = read_emod(a.c_weights)
-        for d in a.torch:
-            p = os.path.join(d, "final.npy")
-            if os.path.exists(p):
-                tw = np.load(p)
-                diff = np.abs(cw.astype(np.float64) - tw)
-                print("final parameters, C (%s) against %s: max |diff| %.3g, max |diff| / max |w| %.3g"
-                      % (a.c_weights, p, diff.max(), diff.max() / np.abs(tw).max()))
+
+    def ips(steps):
+        v = [x[1] for x in steps.values()]
+        return "%.1f" % float(np.median(v)) if v else "n/a"
+    print("images/s of the training steps (median of the progress lines): C %s; %s"
+          % (ips(c_steps), ", ".join("%s %s" % (n, ips(t)) for n, t in zip(names, t_steps))))
+    finals = [os.path.join(d, "final.npy") for d, h in zip(a.torch, hists) if len(h) == len(c)]
+    if a.c_weights and os.path.exists(a.c_weights) and len(finals) == len(a.torch):
+        w = [read_emod(a.c_weights)[1].astype(np.float64)] + [np.load(p).astype(np.float64) for p in finals]
+        rel = ["||C − A|| / ||A|| %.3g" % (np.linalg.norm(w[0] - w[1]) / np.linalg.norm(w[1]))]
+        if len(w) > 2:
+            rel.append("||A − B|| / ||A|| %.3g" % (np.linalg.norm(w[2] - w[1]) / np.linalg.norm(w[1])))
+        print("final parameters (running statistics included): " + ", ".join(rel))
 
 
 def main():
@@ -450,9 +457,9 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--torch-seed", type=int, default=1, help="torch.manual_seed: the dropout masks")
     t.add_argument("--seed", type=int, default=None, help="the shuffle seed (emotiond's --seed)")
-    t.add_argument("--channels-last", action="store_true",
-                   help="channels_last model and inputs (other oneDNN kernels, so other rounding: "
-                        "the noise reference of the no-dropout check)")
+    t.add_argument("--perturb", type=float, default=0.0,
+                   help="multiply each initial weight by 1 + X*N(0,1) (X = 6e-8, half an fp32 "
+                        "ulp: a rounding-sized nudge, the noise reference of the no-dropout check)")
     for name in ("batch",):
         t.add_argument("--" + name, type=int, default=None)
     for name in ("lr", "momentum", "weight-decay", "label-smoothing", "nesterov"):

@@ -10,12 +10,13 @@
 #    config/arch/vgg_wide.json, --init-seed 42).
 # 2. The check: the same architecture with every dropout rate set to 0
 #    (OUT/check/arch.json), 5 epochs of --max-train 1280 (100 steps), trained
-#    by `emotiond train` and by bench/loss_curve.py, NCHW (torch A) and
-#    channels_last (torch B: other oneDNN kernels, other rounding, same math);
-#    with no dropout they differ only by rounding, so |C - A| should be about
-#    |A - B| (this is what verifies data order, optimizer, weight decay and
-#    batch norm; fp32 rounding alone moves a step-1 gradient by ~3e-3 here
-#    against float64, and training at lr 0.02 amplifies it). --no-check skips it.
+#    by `emotiond train` and by bench/loss_curve.py (torch A), and by it again
+#    from weights nudged by half an fp32 ulp (torch B, --perturb 6e-8); with no
+#    dropout C and A differ only by rounding, so |C - A| should be about
+#    |A - B|, what rounding alone does (this is what verifies data order,
+#    optimizer, weight decay and batch norm; fp32 rounding moves a step-1
+#    gradient by ~3e-3 here against float64, and training at lr 0.02
+#    amplifies it). --no-check skips it.
 # 3. The comparison: ARCH as is (dropout on), N epochs (default 3) on the whole
 #    training set; `emotiond train` once, PyTorch twice (torch seeds 1 and 2:
 #    different dropout masks) to measure the noise band. --check-only stops
@@ -104,12 +105,12 @@ c_train() {
     --flip 0 --shift 0 --rotate 0 --scale 0 --erase 0 --snapshots > "$1/train.log" 2>&1 || {
       tail -5 "$1/train.log" >&2; echo "loss_curve.sh: emotiond train failed" >&2; exit 1; }
 }
-# torch_train DIR INIT EPOCHS MAX_TRAIN TORCH_SEED [--channels-last]
+# torch_train DIR INIT EPOCHS MAX_TRAIN TORCH_SEED [OPTION VALUE]
 torch_train() {
   rm -rf "$1"; mkdir -p "$1"
-  echo "# torch: loss_curve.py train --init $2, $3 epochs, max-train $4, torch seed $5 ${6:-} -> $1/train.log"
+  echo "# torch: loss_curve.py train --init $2, $3 epochs, max-train $4, torch seed $5 ${6:-} ${7:-} -> $1/train.log"
   "$PYTHON" bench/loss_curve.py train --init "$2" --data "$data" --out "$1" --epochs "$3" \
-    --max-train "$4" --seed "$seed" --threads 2 --torch-seed "$5" ${6:+"$6"} > "$1/train.log" 2>&1 || {
+    --max-train "$4" --seed "$seed" --threads 2 --torch-seed "$5" ${6:+"$6" "$7"} > "$1/train.log" 2>&1 || {
       tail -5 "$1/train.log" >&2; echo "loss_curve.sh: loss_curve.py train failed" >&2; exit 1; }
 }
 # c_eval DIR: validation loss of every epoch's C weights, computed by PyTorch
@@ -134,12 +135,12 @@ EOF
   "$PYTHON" bench/loss_curve.py decode-check --data "$data" | tee "$d/decode.txt"
   c_train "$d/c" "$d/init.emod" 5 1280
   torch_train "$d/torch" "$d/init.emod" 5 1280 1
-  torch_train "$d/torch_cl" "$d/init.emod" 5 1280 1 --channels-last
+  torch_train "$d/torch_p" "$d/init.emod" 5 1280 1 --perturb 6e-8
   c_eval "$d/c"
   {
-    echo "## Check: no dropout, 5 epochs x 20 steps (--max-train 1280); torch A NCHW, B channels_last"
+    echo "## Check: no dropout, 5 epochs x 20 steps (--max-train 1280); torch B from weights nudged by half an ulp"
     echo
-    "$PYTHON" bench/loss_curve.py table --c "$d/c" --torch "$d/torch" --torch "$d/torch_cl" \
+    "$PYTHON" bench/loss_curve.py table --c "$d/c" --torch "$d/torch" --torch "$d/torch_p" \
       --c-eval "$d/c/eval.csv" --c-log "$d/c/train.log" --c-weights "$d/c/checkpoint.emod"
     echo
   } | tee "$d/table.md"
