@@ -29,7 +29,7 @@ What `train` reproduces of nn/train_loop.c and nn/trainer.c (read them):
 What differs: dropout masks (torch's generator, `--torch-seed`) and float
 rounding (oneDNN's convolutions against the engine's Winograd and GEMMs);
 `--perturb` measures what rounding alone does: the same run from weights
-nudged by half an fp32 ulp.
+nudged by about one fp32 ulp.
 
 `train` writes OUT/history.csv (epoch,loss,accuracy,val_loss,val_accuracy,
 seconds,images_per_s; seconds and images/s count training steps only),
@@ -458,10 +458,10 @@ def main():
     t.add_argument("--torch-seed", type=int, default=1, help="torch.manual_seed: the dropout masks")
     t.add_argument("--seed", type=int, default=None, help="the shuffle seed (emotiond's --seed)")
     t.add_argument("--perturb", type=float, default=0.0,
-                   help="multiply each initial weight by 1 + X*N(0,1) (X = 6e-8, half an fp32 "
-                        "ulp: a rounding-sized nudge, the noise reference of the no-dropout check)")
-    for name in ("batch",):
-        t.add_argument("--" + name, type=int, default=None)
+                   help="multiply each initial weight by 1 + X*N(0,1) (X = 6e-8: in float32 that "
+                        "is 1 or 1 +- 1 ulp, a rounding-sized nudge; the no-dropout check's noise "
+                        "reference)")
+    t.add_argument("--batch", type=int, default=None)
     for name in ("lr", "momentum", "weight-decay", "label-smoothing", "nesterov"):
         t.add_argument("--" + name, type=float, default=None, help="default: the architecture's")
     e = sub.add_parser("eval", help="validation loss and accuracy of model files")

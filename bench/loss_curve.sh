@@ -11,7 +11,7 @@
 # 2. The check: the same architecture with every dropout rate set to 0
 #    (OUT/check/arch.json), 5 epochs of --max-train 1280 (100 steps), trained
 #    by `emotiond train` and by bench/loss_curve.py (torch A), and by it again
-#    from weights nudged by half an fp32 ulp (torch B, --perturb 6e-8); with no
+#    from weights nudged by about one fp32 ulp (torch B, --perturb 6e-8); with no
 #    dropout C and A differ only by rounding, so |C - A| should be about
 #    |A - B|, what rounding alone does (this is what verifies data order,
 #    optimizer, weight decay and batch norm; fp32 rounding moves a step-1
@@ -138,7 +138,7 @@ EOF
   torch_train "$d/torch_p" "$d/init.emod" 5 1280 1 --perturb 6e-8
   c_eval "$d/c"
   {
-    echo "## Check: no dropout, 5 epochs x 20 steps (--max-train 1280); torch B from weights nudged by half an ulp"
+    echo "## Check: no dropout, 5 epochs x 20 steps (--max-train 1280); torch B from weights nudged by about one ulp"
     echo
     "$PYTHON" bench/loss_curve.py table --c "$d/c" --torch "$d/torch" --torch "$d/torch_p" \
       --c-eval "$d/c/eval.csv" --c-log "$d/c/train.log" --c-weights "$d/c/checkpoint.emod"
