@@ -106,20 +106,26 @@ static void tile_pixels(int ty, int tx, int OH, int OW, int O, ptrdiff_t off[4])
 #define WINO_CLONES
 #endif
 
+/* The 16 matrices a transform reads or writes, one named pointer each (named,
+ * not an array: see above): DECL q0 = base, DECL q1 = base + plane, ...,
+ * DECL q15 = base + 15 * plane, for DECL e.g. "*restrict" or "*". */
+#define WINO_PLANES(T, DECL, q, base, plane)                                              \
+    T DECL q##0 = (base), DECL q##1 = (base) + (plane), DECL q##2 = (base) + 2 * (plane),   \
+      DECL q##3 = (base) + 3 * (plane), DECL q##4 = (base) + 4 * (plane),                   \
+      DECL q##5 = (base) + 5 * (plane), DECL q##6 = (base) + 6 * (plane),                   \
+      DECL q##7 = (base) + 7 * (plane), DECL q##8 = (base) + 8 * (plane),                   \
+      DECL q##9 = (base) + 9 * (plane), DECL q##10 = (base) + 10 * (plane),                 \
+      DECL q##11 = (base) + 11 * (plane), DECL q##12 = (base) + 12 * (plane),               \
+      DECL q##13 = (base) + 13 * (plane), DECL q##14 = (base) + 14 * (plane),               \
+      DECL q##15 = (base) + 15 * (plane)
+
 /* u[x * plane + c] = (G g G^T)[x] for the filters of one output channel,
  * g[ky][kx] = w[(3 ky + kx) * C + c] (W's layout [O][3][3][C]) */
 WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, float *restrict u)
 {
     const float *g00 = w, *g01 = w + C, *g02 = w + 2 * C, *g10 = w + 3 * C, *g11 = w + 4 * C;
     const float *g12 = w + 5 * C, *g20 = w + 6 * C, *g21 = w + 7 * C, *g22 = w + 8 * C;
-    float *restrict u0 = u, *restrict u1 = u + plane, *restrict u2 = u + 2 * plane;
-    float *restrict u3 = u + 3 * plane, *restrict u4 = u + 4 * plane;
-    float *restrict u5 = u + 5 * plane, *restrict u6 = u + 6 * plane;
-    float *restrict u7 = u + 7 * plane, *restrict u8 = u + 8 * plane;
-    float *restrict u9 = u + 9 * plane, *restrict u10 = u + 10 * plane;
-    float *restrict u11 = u + 11 * plane, *restrict u12 = u + 12 * plane;
-    float *restrict u13 = u + 13 * plane, *restrict u14 = u + 14 * plane;
-    float *restrict u15 = u + 15 * plane;
+    WINO_PLANES(float, *restrict, u, u, plane);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC ivdep /* the 16 outputs never alias the 9 inputs */
 #endif
@@ -161,14 +167,7 @@ WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane,
     const float *d10 = p[4], *d11 = p[5], *d12 = p[6], *d13 = p[7];
     const float *d20 = p[8], *d21 = p[9], *d22 = p[10], *d23 = p[11];
     const float *d30 = p[12], *d31 = p[13], *d32 = p[14], *d33 = p[15];
-    float *restrict v0 = v, *restrict v1 = v + plane, *restrict v2 = v + 2 * plane;
-    float *restrict v3 = v + 3 * plane, *restrict v4 = v + 4 * plane;
-    float *restrict v5 = v + 5 * plane, *restrict v6 = v + 6 * plane;
-    float *restrict v7 = v + 7 * plane, *restrict v8 = v + 8 * plane;
-    float *restrict v9 = v + 9 * plane, *restrict v10 = v + 10 * plane;
-    float *restrict v11 = v + 11 * plane, *restrict v12 = v + 12 * plane;
-    float *restrict v13 = v + 13 * plane, *restrict v14 = v + 14 * plane;
-    float *restrict v15 = v + 15 * plane;
+    WINO_PLANES(float, *restrict, v, v, plane);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC ivdep /* the 16 outputs never alias the 16 inputs */
 #endif
@@ -224,11 +223,7 @@ WINO_CLONES static void output_tile(const float *m, size_t plane, int O, const f
                                     int relu, float *restrict y00, float *restrict y01,
                                     float *restrict y10, float *restrict y11)
 {
-    const float *m0 = m, *m1 = m + plane, *m2 = m + 2 * plane, *m3 = m + 3 * plane;
-    const float *m4 = m + 4 * plane, *m5 = m + 5 * plane, *m6 = m + 6 * plane;
-    const float *m7 = m + 7 * plane, *m8 = m + 8 * plane, *m9 = m + 9 * plane;
-    const float *m10 = m + 10 * plane, *m11 = m + 11 * plane, *m12 = m + 12 * plane;
-    const float *m13 = m + 13 * plane, *m14 = m + 14 * plane, *m15 = m + 15 * plane;
+    WINO_PLANES(const float, *, m, m, plane);
     for (int o = 0; o < O; o++) {
         /* s = A^T m: two rows of four */
         const float s00 = m0[o] + m4[o] + m8[o], s01 = m1[o] + m5[o] + m9[o];
@@ -334,14 +329,7 @@ WINO_CLONES static void grad_output_tile(const float *y00, const float *y01, con
                                          const float *y11, int O, size_t plane,
                                          float *restrict p)
 {
-    float *restrict p0 = p, *restrict p1 = p + plane, *restrict p2 = p + 2 * plane;
-    float *restrict p3 = p + 3 * plane, *restrict p4 = p + 4 * plane;
-    float *restrict p5 = p + 5 * plane, *restrict p6 = p + 6 * plane;
-    float *restrict p7 = p + 7 * plane, *restrict p8 = p + 8 * plane;
-    float *restrict p9 = p + 9 * plane, *restrict p10 = p + 10 * plane;
-    float *restrict p11 = p + 11 * plane, *restrict p12 = p + 12 * plane;
-    float *restrict p13 = p + 13 * plane, *restrict p14 = p + 14 * plane;
-    float *restrict p15 = p + 15 * plane;
+    WINO_PLANES(float, *restrict, p, p, plane);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC ivdep /* the 16 outputs never alias the 4 inputs */
 #endif
@@ -384,11 +372,7 @@ static void grad_output_transform(const nn_layer *L, const float *dout, int n, f
  * weight gradient of one output channel's filters from its 16 sums */
 WINO_CLONES static void grad_filter_tile(const float *z, int C, size_t plane, float *w)
 {
-    const float *z0 = z, *z1 = z + plane, *z2 = z + 2 * plane, *z3 = z + 3 * plane;
-    const float *z4 = z + 4 * plane, *z5 = z + 5 * plane, *z6 = z + 6 * plane;
-    const float *z7 = z + 7 * plane, *z8 = z + 8 * plane, *z9 = z + 9 * plane;
-    const float *z10 = z + 10 * plane, *z11 = z + 11 * plane, *z12 = z + 12 * plane;
-    const float *z13 = z + 13 * plane, *z14 = z + 14 * plane, *z15 = z + 15 * plane;
+    WINO_PLANES(const float, *, z, z, plane);
     float *w00 = w, *w01 = w + C, *w02 = w + 2 * C, *w10 = w + 3 * C, *w11 = w + 4 * C;
     float *w12 = w + 5 * C, *w20 = w + 6 * C, *w21 = w + 7 * C, *w22 = w + 8 * C;
 #if defined(__GNUC__) && !defined(__clang__)
