@@ -120,10 +120,11 @@ struct nn_ws {
     size_t wino_scratch_cap;   /* bytes */
 };
 
-/* ---- Winograd F(2x2, 3x3) for fp32 3x3 convolutions in inference
- * (winograd.c). U: [16][O][C] floats, scratch: nn_wino_scratch_floats. */
+/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) for fp32 3x3 convolutions
+ * (winograd.c). U: [P][O][C] floats (P = 16 or 36 transformed positions),
+ * scratch: nn_wino_scratch_floats. */
 #define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
-#define NN_WINO_CHUNK_TILES 576  /* tiles transformed at once (whole images) */
+#define NN_WINO_CHUNK_TILES 576  /* F(2x2) tiles transformed at once (whole images) */
 int nn_wino_eligible(const nn_layer *L);
 int nn_wino_use(const nn_layer *L, int batch);
 size_t nn_wino_weight_floats(const nn_layer *L);
@@ -131,17 +132,42 @@ size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch);
 void nn_wino_pack(const nn_layer *L, const float *W, float *U);
 /* Training. Scratch of both gradients: nn_wino_grad_scratch_floats(L, B).
  * dW [O][3][3][C] += the weight gradient of L for input in and output
- * gradient dout (B images); din = the input gradient, from U =
- * nn_wino_pack(L, W) (the same transformed filters as the forward pass). */
+ * gradient dout (B images); din = the input gradient, from Ut, the filters
+ * of the input gradient: nn_wino_pack_turned(L, W, Ut) writes
+ * nn_wino_turned_floats(L) floats; where that is 0 (F(2x2)), Ut is the
+ * forward pass's U itself. */
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch);
+size_t nn_wino_turned_floats(const nn_layer *L);
+void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut);
 void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
                          float *dW, float *scratch);
-void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *U, float *din,
+void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *Ut, float *din,
                         int B, float *scratch);
 /* out [B, H, W, O] = conv(in [B, H, W, C]) + bias (O floats; NULL: none),
  * then ReLU if relu */
 void nn_wino_forward(const nn_layer *L, const float *in, const float *U, const float *bias,
                      int relu, float *out, int B, float *scratch);
+
+/* The transforms run over the channels of one tile, vectorised by the
+ * compiler; target_clones builds them for AVX-512, AVX2 and plain x86-64
+ * and picks one at load time, so the binary still runs on any x86-64. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define NN_WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_WINO_CLONES
+#endif
+/* F(4x4, 3x3) per tile (winograd_f43.c): planes are the 36 transformed
+ * positions, plane floats apart; tmp holds 36 x max(C, O) floats.
+ * g: the 9 taps' channel vectors (row-major); p: the 36 pixels of the 6x6
+ * patch; y: the 16 output pixels (distinct, sinks for those outside). */
+void nn_wino43_filter_tile(const float *const g[9], int C, size_t plane, float *u, float *tmp);
+void nn_wino43_input_tile(const float *const p[36], int C, size_t plane, float *v, float *tmp);
+void nn_wino43_output_tile(const float *m, size_t plane, int O, const float *bias, int relu,
+                           float *const y[16], float *tmp);
+void nn_wino43_grad_output_tile(const float *const y[16], int O, size_t plane, float *p,
+                                float *tmp);
+void nn_wino43_grad_filter_tile(const float *z, int C, size_t plane, float *w, float *tmp);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
  * of memory. */

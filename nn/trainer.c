@@ -94,7 +94,16 @@ static void wino_refresh(nn_trainer *t, int tid, int n)
         if (!t->wino_u[i]) continue;
         const nn_layer *L = &m->layers[i];
         if (k++ % n == tid) nn_wino_pack(L, m->params + L->p_off, t->wino_u[i]);
+        if (t->wino_ut[i] != t->wino_u[i] && k++ % n == tid)
+            nn_wino_pack_turned(L, m->params + L->p_off, t->wino_ut[i]);
     }
+}
+
+/* floats of a layer's transformed filters: forward, then those of the
+ * input gradient where they differ (F(4x4)), each padded to 64 bytes */
+static size_t wino_floats(const nn_layer *L)
+{
+    return (nn_wino_weight_floats(L) + 15) / 16 * 16 + (nn_wino_turned_floats(L) + 15) / 16 * 16;
 }
 
 static int wino_alloc(nn_trainer *t)
@@ -102,16 +111,16 @@ static int wino_alloc(nn_trainer *t)
     const nn_model *m = t->m;
     size_t total = 0;
     for (int i = 0; i < m->n_layers; i++)
-        if (nn_wino_eligible(&m->layers[i]))
-            total += (nn_wino_weight_floats(&m->layers[i]) + 15) / 16 * 16;
+        if (nn_wino_eligible(&m->layers[i])) total += wino_floats(&m->layers[i]);
     if (!total) return 0;
     if (!(t->wino_mem = malloc(sizeof(float) * total))) return -1;
     float *w = t->wino_mem;
     for (int i = 0; i < m->n_layers; i++) {
-        if (!nn_wino_eligible(&m->layers[i])) continue;
-        const size_t n = (nn_wino_weight_floats(&m->layers[i]) + 15) / 16 * 16;
+        const nn_layer *L = &m->layers[i];
+        if (!nn_wino_eligible(L)) continue;
         t->wino_u[i] = w;
-        w += n;
+        t->wino_ut[i] = nn_wino_turned_floats(L) ? w + (nn_wino_weight_floats(L) + 15) / 16 * 16 : w;
+        w += wino_floats(L);
     }
     return 0;
 }
@@ -356,7 +365,7 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
              * convolution of dcur with the turned filters */
             conv_bias_backward(dcur, L->out_size / L->out_c * B, L->out_c, db);
             nn_wino_weight_grad(L, in, dcur, B, g, r->wino_scratch);
-            if (need_din) nn_wino_input_grad(L, dcur, t->wino_u[i], din, B, r->wino_scratch);
+            if (need_din) nn_wino_input_grad(L, dcur, t->wino_ut[i], din, B, r->wino_scratch);
             break;
         }
         case L_BN:

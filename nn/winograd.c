@@ -1,13 +1,17 @@
-/* winograd.c - 3x3 "same" convolutions by Winograd's F(2x2, 3x3), in
- * inference and in training (forward, input and weight gradients).
+/* winograd.c - 3x3 "same" convolutions by Winograd's F(2x2, 3x3) and
+ * F(4x4, 3x3), in inference and in training (forward, input and weight
+ * gradients).
  *
- * Each 2x2 block of output pixels (a tile) comes from a 4x4 input patch d:
- * Y = A^T [ (G g G^T) . (B^T d B) ] A, an elementwise product in a 4x4
- * transformed space, so per tile and channel pair it takes 16 multiplications
- * instead of 36 (2.25x fewer). Summed over input channels the 16 products are
- * 16 independent GEMMs, M[x] (T x O) = V[x] (T x C) * U[x]^T (O x C), over
- * the T tiles of a chunk of images; the transforms before and after are cheap
- * adds, vectorised over channels (NHWC keeps them contiguous).
+ * Each m x m block of output pixels (a tile) comes from an (m+2)x(m+2)
+ * input patch d: Y = A^T [ (G g G^T) . (B^T d B) ] A, an elementwise
+ * product in the transformed space, so per tile and channel pair it takes
+ * 16 multiplications for a 2x2 tile instead of 36 (2.25x fewer), 36 for a
+ * 4x4 tile instead of 144 (4x fewer). Summed over input channels the P
+ * products (P = 16 or 36) are P independent GEMMs, M[x] (T x O) = V[x]
+ * (T x C) * U[x]^T (O x C), over the T tiles of a chunk of images; the
+ * transforms before and after are cheap adds, vectorised over channels
+ * (NHWC keeps them contiguous). Layers of 8x8 pixels and more use 4x4 tiles
+ * (their transforms: winograd_f43.c), smaller ones 2x2:
  *
  *   B^T = | 1  0 -1  0 |   G = | 1    0    0   |   A^T = | 1  1  1  0 |
  *         | 0  1  1  0 |       | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
@@ -15,12 +19,12 @@
  *         | 0  1  0 -1 |       | 0    0    1   |
  *
  * The weight transform U runs once per plan (infer_plan.c) and once per
- * training step (trainer.c), where the same U also gives the input gradient
- * (see wino_conv). Where a chunk has few tiles the 16 GEMMs are too thin to
- * pay (measured on vgg_wide's 6x6 layers at batch 1: 0.75x of im2col + one
- * GEMM; 1.5x at batch 8), so Winograd is used only from NN_WINO_MIN_TILES
- * tiles on. The error against direct convolution is a few float roundings
- * (tests: relative 1e-5). */
+ * training step (trainer.c), where for 2x2 tiles the same U also gives the
+ * input gradient (see wino_conv). Where a chunk has few tiles the GEMMs are
+ * too thin to pay (measured on vgg_wide's 6x6 layers at batch 1: 0.75x of
+ * im2col + one GEMM; 1.5x at batch 8), so Winograd is used only from
+ * NN_WINO_MIN_TILES tiles on. The error against direct convolution is a few
+ * float roundings (tests: relative 1e-5 for 2x2 tiles, 4e-5 for 4x4). */
 #include <cblas.h>
 #include <stddef.h>
 #include <string.h>
@@ -35,15 +39,33 @@ int nn_wino_eligible(const nn_layer *L)
            L->out_w == L->in_w && L->in_c >= 4;
 }
 
-static int tiles_of(const nn_layer *L)
+/* Output tile side: 4 (F(4x4, 3x3), winograd_f43.c) from 8x8 pixels on.
+ * Below, 4x4 tiles would compute as much padding as F(2x2) saves (a 6x6
+ * image: 4 tiles x 36 products = 9 tiles x 16). The input gradient's
+ * convolution has the same pixels, so the same m. */
+static int tile_side(const nn_layer *L)
 {
-    return ((L->out_h + 1) / 2) * ((L->out_w + 1) / 2);
+    return L->out_h >= 8 && L->out_w >= 8 ? 4 : 2;
 }
 
-/* images per chunk: up to NN_WINO_CHUNK_TILES tiles, at least one image */
+/* transformed positions: 16 or 36 */
+static int planes_of(const nn_layer *L)
+{
+    const int a = tile_side(L) + 2;
+    return a * a;
+}
+
+static int tiles_of(const nn_layer *L)
+{
+    const int m = tile_side(L);
+    return ((L->out_h + m - 1) / m) * ((L->out_w + m - 1) / m);
+}
+
+/* images per chunk: as many tiles as keep the chunk's transformed matrices
+ * at NN_WINO_CHUNK_TILES F(2x2) tiles' worth, at least one image */
 static int chunk_images(const nn_layer *L, int batch)
 {
-    int n = NN_WINO_CHUNK_TILES / tiles_of(L);
+    int n = NN_WINO_CHUNK_TILES * 16 / planes_of(L) / tiles_of(L);
     if (n < 1) n = 1;
     return n < batch ? n : batch;
 }
@@ -64,47 +86,54 @@ static size_t plane_of(size_t T, int W)
 
 size_t nn_wino_weight_floats(const nn_layer *L)
 {
-    return (size_t)16 * L->out_c * L->in_c;
+    return (size_t)planes_of(L) * L->out_c * L->in_c;
 }
 
-/* After the 16 V and 16 M (or P) matrices of a chunk: what the pixels of a
- * tile outside the image read (zeros, as many as the wider side has
- * channels) and where their outputs go (3 separate sinks of O floats: a
- * 1x1 image's tile has 3 missing outputs, and they must not alias), so that
- * the transforms need no test per channel. */
+size_t nn_wino_turned_floats(const nn_layer *L)
+{
+    /* F(2x2)'s input gradient reads the forward U (see wino_conv) */
+    return tile_side(L) == 4 ? nn_wino_weight_floats(L) : 0;
+}
+
+static int wider(const nn_layer *L)
+{
+    return L->in_c > L->out_c ? L->in_c : L->out_c;
+}
+
+/* After the V and M (or P) matrices of a chunk: what the pixels of a tile
+ * outside the image read (zeros, as many as the wider side has channels),
+ * where their outputs go (m*m - 1 separate sinks of O floats: a 1x1 image's
+ * tile has that many missing outputs, and they must not alias), so that the
+ * transforms need no test per channel; then F(4x4)'s 36 rows between its
+ * two 1-D passes. */
 static size_t edge_floats(const nn_layer *L)
 {
-    return (size_t)(L->in_c > L->out_c ? L->in_c : L->out_c) + 3 * (size_t)L->out_c;
+    const int m = tile_side(L);
+    return (size_t)wider(L) + (size_t)(m * m - 1) * L->out_c +
+           (m == 4 ? 36 * (size_t)wider(L) : 0);
 }
 
 size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch)
 {
     const size_t t = (size_t)chunk_images(L, max_batch) * tiles_of(L);
-    return 16 * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) + edge_floats(L);
+    return (size_t)planes_of(L) * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) +
+           edge_floats(L);
 }
 
-/* Offsets of the output pixels of tile (ty, tx) in an OH x OW x O image, in
- * the order (0,0), (0,1), (1,0), (1,1); -1 for a pixel past the right or
- * bottom edge. */
-static void tile_pixels(int ty, int tx, int OH, int OW, int O, ptrdiff_t off[4])
+/* Offsets of the m x m output pixels of tile (ty, tx) in an OH x OW x O
+ * image, row by row; -1 for a pixel past the right or bottom edge. */
+static void tile_pixels(int m, int ty, int tx, int OH, int OW, int O, ptrdiff_t *off)
 {
-    const int right = 2 * tx + 1 < OW, down = 2 * ty + 1 < OH;
-    off[0] = ((ptrdiff_t)(2 * ty) * OW + 2 * tx) * O;
-    off[1] = right ? off[0] + O : -1;
-    off[2] = down ? off[0] + (ptrdiff_t)OW * O : -1;
-    off[3] = right && down ? off[2] + O : -1;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < m; j++) {
+            const int y = m * ty + i, x = m * tx + j;
+            off[m * i + j] = y < OH && x < OW ? ((ptrdiff_t)y * OW + x) * O : -1;
+        }
 }
 
-/* The transforms run over the channels of one tile with every operand in a
- * named variable (no small arrays), so that the compiler vectorises the
- * channel loop; target_clones builds it for AVX-512, AVX2 and plain x86-64
- * and picks one at load time, so the binary still runs on any x86-64. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define WINO_CLONES
-#endif
+/* The F(2x2) transforms run over the channels of one tile with every
+ * operand in a named variable (no small arrays), so that the compiler
+ * vectorises the channel loop (NN_WINO_CLONES: one clone per ISA). */
 
 /* The 16 matrices a transform reads or writes, one named pointer each (named,
  * not an array: see above): DECL q0 = base, DECL q1 = base + plane, ...,
@@ -121,7 +150,7 @@ static void tile_pixels(int ty, int tx, int OH, int OW, int O, ptrdiff_t off[4])
 
 /* u[x * plane + c] = (G g G^T)[x] for the filters of one output channel,
  * g[ky][kx] = w[(3 ky + kx) * C + c] (W's layout [O][3][3][C]) */
-WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, float *restrict u)
+NN_WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, float *restrict u)
 {
     const float *g00 = w, *g01 = w + C, *g02 = w + 2 * C, *g10 = w + 3 * C, *g11 = w + 4 * C;
     const float *g12 = w + 5 * C, *g20 = w + 6 * C, *g21 = w + 7 * C, *g22 = w + 8 * C;
@@ -151,16 +180,48 @@ WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, float *
     }
 }
 
+/* F(4x4): U[x][o][c] = (G g G^T)[x] for the 3x3 filters g = W[o][.][.][c],
+ * turned by 180 degrees if turned (the taps read in reverse), 64 channels at
+ * a time so that the 1-D passes' buffer fits on the stack */
+static void pack43(const nn_layer *L, const float *W, int turned, float *U)
+{
+    enum { CB = 64 };
+    float tmp[18 * CB];
+    const int O = L->out_c, C = L->in_c;
+    const size_t plane = (size_t)O * C;
+    for (int o = 0; o < O; o++)
+        for (int c0 = 0; c0 < C; c0 += CB) {
+            const float *g[9];
+            for (int k = 0; k < 9; k++)
+                g[k] = W + ((size_t)o * 9 + (size_t)(turned ? 8 - k : k)) * C + c0;
+            nn_wino43_filter_tile(g, C - c0 < CB ? C - c0 : CB, plane, U + (size_t)o * C + c0,
+                                  tmp);
+        }
+}
+
 /* U[x][o][c] = (G g G^T)[x] for the 3x3 filter g = W[o][ky][kx][c]. */
 void nn_wino_pack(const nn_layer *L, const float *W, float *U)
 {
     const int O = L->out_c, C = L->in_c;
     const size_t plane = (size_t)O * C;
+    if (tile_side(L) == 4) {
+        pack43(L, W, 0, U);
+        return;
+    }
     for (int o = 0; o < O; o++) filter_tile(W + (size_t)o * 9 * C, C, plane, U + (size_t)o * C);
 }
 
+/* F(4x4)'s points 2 and -2 have no mirror among them (unlike F(2x2)'s 0, 1,
+ * -1 and infinity), so the turned filters are transformed on their own,
+ * in the forward layout: the input gradient multiplies U[x] (O x C)
+ * untransposed. */
+void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut)
+{
+    if (tile_side(L) == 4) pack43(L, W, 1, Ut);
+}
+
 /* v[x * plane + c] = (B^T d B)[x] for one tile, d[i][j] = p[4i + j][c] */
-WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane,
+NN_WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane,
                                    float *restrict v)
 {
     const float *d00 = p[0], *d01 = p[1], *d02 = p[2], *d03 = p[3];
@@ -189,37 +250,40 @@ WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane,
     }
 }
 
-/* V[x][t][c] for every tile t of n images: d is the 4x4 patch at
- * (2*ty - 1, 2*tx - 1); pixels outside the image read zero (C zeros) */
+/* V[x][t][c] for every tile t of n images: d is the (m+2)x(m+2) patch at
+ * (m*ty - 1, m*tx - 1); pixels outside the image read zero (C zeros) */
 static void input_transform(const nn_layer *L, const float *in, int n, float *V,
-                            const float *zero)
+                            const float *zero, float *tmp)
 {
-    const int H = L->in_h, W = L->in_w, C = L->in_c;
-    const int TH = (L->out_h + 1) / 2, TW = (L->out_w + 1) / 2;
+    const int H = L->in_h, W = L->in_w, C = L->in_c, m = tile_side(L), a = m + 2;
+    const int TH = (L->out_h + m - 1) / m, TW = (L->out_w + m - 1) / m;
     const size_t plane = plane_of((size_t)n * TH * TW, C);
     size_t t = 0;
     for (int b = 0; b < n; b++) {
         const float *img = in + (size_t)b * H * W * C;
         for (int ty = 0; ty < TH; ty++)
             for (int tx = 0; tx < TW; tx++, t++) {
-                const float *p[16];
-                for (int i = 0; i < 4; i++) {
-                    const int y = 2 * ty - 1 + i;
-                    for (int j = 0; j < 4; j++) {
-                        const int x = 2 * tx - 1 + j;
-                        p[4 * i + j] = y < 0 || y >= H || x < 0 || x >= W
+                const float *p[36];
+                for (int i = 0; i < a; i++) {
+                    const int y = m * ty - 1 + i;
+                    for (int j = 0; j < a; j++) {
+                        const int x = m * tx - 1 + j;
+                        p[a * i + j] = y < 0 || y >= H || x < 0 || x >= W
                                            ? zero
                                            : img + ((size_t)y * W + x) * C;
                     }
                 }
-                input_tile(p, C, plane, V + t * C);
+                if (m == 4)
+                    nn_wino43_input_tile(p, C, plane, V + t * C, tmp);
+                else
+                    input_tile(p, C, plane, V + t * C);
             }
     }
 }
 
 /* y00, y01, y10, y11 (each O floats) = A^T m A + bias, m[x] = M[x * plane + o],
  * then max(0, y) if relu (fused here: one pass over the output less) */
-WINO_CLONES static void output_tile(const float *m, size_t plane, int O, const float *bias,
+NN_WINO_CLONES static void output_tile(const float *m, size_t plane, int O, const float *bias,
                                     int relu, float *restrict y00, float *restrict y01,
                                     float *restrict y10, float *restrict y11)
 {
@@ -240,24 +304,29 @@ WINO_CLONES static void output_tile(const float *m, size_t plane, int O, const f
     }
 }
 
-/* out[b][2ty + i][2tx + j][o] = (A^T M A)[i][j] + bias[o] (then ReLU if relu)
- * for the pixels inside; the others go to the 3 sinks of O floats */
+/* out[b][m ty + i][m tx + j][o] = (A^T M A)[i][j] + bias[o] (then ReLU if
+ * relu) for the pixels inside; the others go to the m*m - 1 sinks of O
+ * floats (pixel (0, 0) of a tile is always inside) */
 static void output_transform(const nn_layer *L, const float *M, int n, const float *bias,
-                             int relu, float *out, float *sink)
+                             int relu, float *out, float *sink, float *tmp)
 {
-    const int OH = L->out_h, OW = L->out_w, O = L->out_c;
-    const int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    const int OH = L->out_h, OW = L->out_w, O = L->out_c, m = tile_side(L);
+    const int TH = (OH + m - 1) / m, TW = (OW + m - 1) / m;
     const size_t plane = plane_of((size_t)n * TH * TW, O);
     size_t t = 0;
     for (int b = 0; b < n; b++) {
         float *img = out + (size_t)b * OH * OW * O;
         for (int ty = 0; ty < TH; ty++)
             for (int tx = 0; tx < TW; tx++, t++) {
-                ptrdiff_t off[4];
-                float *y[4];
-                tile_pixels(ty, tx, OH, OW, O, off);
-                for (int k = 0; k < 4; k++) y[k] = off[k] >= 0 ? img + off[k] : sink + (k - 1) * O;
-                output_tile(M + t * O, plane, O, bias, relu, y[0], y[1], y[2], y[3]);
+                ptrdiff_t off[16];
+                float *y[16];
+                tile_pixels(m, ty, tx, OH, OW, O, off);
+                for (int k = 0; k < m * m; k++)
+                    y[k] = off[k] >= 0 ? img + off[k] : sink + (size_t)(k - 1) * O;
+                if (m == 4)
+                    nn_wino43_output_tile(M + t * O, plane, O, bias, relu, y, tmp);
+                else
+                    output_tile(M + t * O, plane, O, bias, relu, y[0], y[1], y[2], y[3]);
             }
     }
 }
@@ -273,23 +342,25 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
                       const float *bias, int relu, float *out, int B, float *scratch)
 {
     static const int mirror[4] = {3, 1, 2, 0};
-    const int C = L->in_c, O = L->out_c;
+    const int C = L->in_c, O = L->out_c, m = tile_side(L), P = planes_of(L);
     const int chunk = chunk_images(L, B), tiles = tiles_of(L);
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int n = B - b0 < chunk ? B - b0 : chunk;
         const int T = n * tiles;
         const size_t pv = plane_of((size_t)T, C), pm = plane_of((size_t)T, O);
-        float *V = scratch, *M = V + 16 * pv, *zero = M + 16 * pm;
-        float *sink = zero + (C > O ? C : O);
-        memset(zero, 0, sizeof(float) * (C > O ? C : O)); /* also the bias if none */
-        input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero);
-        for (int x = 0; x < 16; x++) {
-            const int ux = turned ? 4 * mirror[x / 4] + mirror[x % 4] : x;
+        float *V = scratch, *M = V + P * pv, *zero = M + P * pm;
+        float *sink = zero + wider(L), *tmp = sink + (size_t)(m * m - 1) * O;
+        memset(zero, 0, sizeof(float) * wider(L)); /* also the bias if none */
+        input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero, tmp);
+        for (int x = 0; x < P; x++) {
+            /* F(4x4)'s turned U was transformed turned (nn_wino_pack_turned) */
+            const int ux = turned && m == 2 ? 4 * mirror[x / 4] + mirror[x % 4] : x;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, turned ? CblasNoTrans : CblasTrans, T, O,
                         C, 1.0f, V + x * pv, C, U + (size_t)ux * O * C, turned ? O : C, 0.0f,
                         M + x * pm, O);
         }
-        output_transform(L, M, n, bias ? bias : zero, relu, out + (size_t)b0 * L->out_size, sink);
+        output_transform(L, M, n, bias ? bias : zero, relu, out + (size_t)b0 * L->out_size, sink,
+                         tmp);
     }
 }
 
@@ -309,11 +380,11 @@ static nn_layer input_grad_layer(const nn_layer *L)
     return T;
 }
 
-void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *U, float *din,
+void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *Ut, float *din,
                         int B, float *scratch)
 {
     const nn_layer G = input_grad_layer(L);
-    wino_conv(&G, dout, U, 1, NULL, 0, din, B, scratch);
+    wino_conv(&G, dout, Ut, 1, NULL, 0, din, B, scratch);
 }
 
 /* ---- weight gradients ---------------------------------------------------------
@@ -325,7 +396,7 @@ void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *U, fl
 
 /* p[x * plane + o] = (A dY A^T)[x] for one tile whose four output pixels'
  * gradients are y00, y01, y10, y11 (O floats each) */
-WINO_CLONES static void grad_output_tile(const float *y00, const float *y01, const float *y10,
+NN_WINO_CLONES static void grad_output_tile(const float *y00, const float *y01, const float *y10,
                                          const float *y11, int O, size_t plane,
                                          float *restrict p)
 {
@@ -349,28 +420,31 @@ WINO_CLONES static void grad_output_tile(const float *y00, const float *y01, con
 /* P[x][t][o] = (A dY A^T)[x] for every tile t of n images; the pixels of a
  * cut tile that do not exist read O zeros */
 static void grad_output_transform(const nn_layer *L, const float *dout, int n, float *P,
-                                  const float *zero)
+                                  const float *zero, float *tmp)
 {
-    const int OH = L->out_h, OW = L->out_w, O = L->out_c;
-    const int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    const int OH = L->out_h, OW = L->out_w, O = L->out_c, m = tile_side(L);
+    const int TH = (OH + m - 1) / m, TW = (OW + m - 1) / m;
     const size_t plane = plane_of((size_t)n * TH * TW, O);
     size_t t = 0;
     for (int b = 0; b < n; b++) {
         const float *img = dout + (size_t)b * OH * OW * O;
         for (int ty = 0; ty < TH; ty++)
             for (int tx = 0; tx < TW; tx++, t++) {
-                ptrdiff_t off[4];
-                tile_pixels(ty, tx, OH, OW, O, off);
-                grad_output_tile(img + off[0], off[1] >= 0 ? img + off[1] : zero,
-                                 off[2] >= 0 ? img + off[2] : zero,
-                                 off[3] >= 0 ? img + off[3] : zero, O, plane, P + t * O);
+                ptrdiff_t off[16];
+                const float *y[16];
+                tile_pixels(m, ty, tx, OH, OW, O, off);
+                for (int k = 0; k < m * m; k++) y[k] = off[k] >= 0 ? img + off[k] : zero;
+                if (m == 4)
+                    nn_wino43_grad_output_tile(y, O, plane, P + t * O, tmp);
+                else
+                    grad_output_tile(y[0], y[1], y[2], y[3], O, plane, P + t * O);
             }
     }
 }
 
 /* w[(3 ky + kx) * C + c] += (G^T z G)[ky][kx], z[x] = z[x * plane + c]: the
  * weight gradient of one output channel's filters from its 16 sums */
-WINO_CLONES static void grad_filter_tile(const float *z, int C, size_t plane, float *w)
+NN_WINO_CLONES static void grad_filter_tile(const float *z, int C, size_t plane, float *w)
 {
     WINO_PLANES(const float, *, z, z, plane);
     float *w00 = w, *w01 = w + C, *w02 = w + 2 * C, *w10 = w + 3 * C, *w11 = w + 4 * C;
@@ -411,22 +485,26 @@ size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch)
 void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
                          float *dW, float *scratch)
 {
-    const int C = L->in_c, O = L->out_c;
+    const int C = L->in_c, O = L->out_c, m = tile_side(L), NP = planes_of(L);
     const int chunk = chunk_images(L, B), tiles = tiles_of(L);
     const size_t plane = (size_t)O * C;
-    float *Z = scratch + nn_wino_scratch_floats(L, B);
+    float *Z = scratch + nn_wino_scratch_floats(L, B), *tmp = NULL;
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int n = B - b0 < chunk ? B - b0 : chunk;
         const int T = n * tiles;
         const size_t pv = plane_of((size_t)T, C), pp = plane_of((size_t)T, O);
-        float *V = scratch, *P = V + 16 * pv, *zero = P + 16 * pp;
-        memset(zero, 0, sizeof(float) * (C > O ? C : O));
-        input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero);
-        grad_output_transform(L, dout + (size_t)b0 * L->out_size, n, P, zero);
-        for (int x = 0; x < 16; x++)
+        float *V = scratch, *P = V + NP * pv, *zero = P + NP * pp;
+        tmp = zero + wider(L) + (size_t)(m * m - 1) * O;
+        memset(zero, 0, sizeof(float) * wider(L));
+        input_transform(L, in + (size_t)b0 * L->in_size, n, V, zero, tmp);
+        grad_output_transform(L, dout + (size_t)b0 * L->out_size, n, P, zero, tmp);
+        for (int x = 0; x < NP; x++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, C, T, 1.0f, P + x * pp, O,
                         V + x * pv, C, b0 ? 1.0f : 0.0f, Z + x * plane, C);
     }
     for (int o = 0; o < O; o++)
-        grad_filter_tile(Z + (size_t)o * C, C, plane, dW + (size_t)o * 9 * C);
+        if (m == 4)
+            nn_wino43_grad_filter_tile(Z + (size_t)o * C, C, plane, dW + (size_t)o * 9 * C, tmp);
+        else
+            grad_filter_tile(Z + (size_t)o * C, C, plane, dW + (size_t)o * 9 * C);
 }

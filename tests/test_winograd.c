@@ -31,6 +31,8 @@ static const int SHAPES[][5] = {
     {12, 12, 48, 96, 17}, /* 36 tiles per image: a chunk of 16 images, then 1 */
     {48, 48, 17, 24, 5},  /* 576 tiles per image: a chunk per image */
     {24, 24, 96, 96, 1},
+    {11, 9, 6, 7, 3},     /* 4x4 tiles cut by both edges (3 and 1 pixels kept) */
+    {8, 10, 40, 24, 2},   /* 4x4 tiles from 8 pixels on; a cut column */
 };
 
 START_TEST(test_wino_matches_conv)
@@ -139,24 +141,32 @@ START_TEST(test_plan_with_winograd)
 }
 END_TEST
 
+/* H, W, C, O: 2x2 tiles (the input gradient from the forward U, mirrored),
+ * 4x4 tiles (its own turned U), cut by both edges */
+static const int GRAD_SHAPES[][4] = {{7, 6, 8, 16}, {9, 14, 16, 8}, {12, 8, 5, 3}};
+
 /* Training: the input gradient of a 3x3 conv is the convolution of the
  * output gradient with the turned filters, channels swapped. */
 START_TEST(test_wino_input_grad)
 {
-    const nn_layer L = conv3(7, 6, 8, 16);
+    const int *s = GRAD_SHAPES[_i];
+    const nn_layer L = conv3(s[0], s[1], s[2], s[3]);
     const int B = 3;
     uint64_t r = 41;
     float *W = malloc(sizeof(float) * L.p_count), *dW = calloc(L.p_count, sizeof(float));
     float *dout = malloc(sizeof(float) * L.out_size * B), *in = calloc(L.in_size * B, sizeof(float));
     float *want = malloc(sizeof(float) * L.in_size * B), *got = malloc(sizeof(float) * L.in_size * B);
-    float *col = malloc(sizeof(float) * (size_t)7 * 6 * B * 9 * 16);
+    float *col = malloc(sizeof(float) * L.out_size / L.out_c * B * 9 * L.in_c);
     float *U = malloc(sizeof(float) * nn_wino_weight_floats(&L));
+    float *Ut = nn_wino_turned_floats(&L) ? malloc(sizeof(float) * nn_wino_turned_floats(&L)) : U;
+    ck_assert_int_eq(nn_wino_turned_floats(&L) > 0, s[0] >= 8 && s[1] >= 8);
     float *scratch = malloc(sizeof(float) * nn_wino_grad_scratch_floats(&L, B));
     for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < L.out_size * B; i++) dout[i] = nn_rng_uniform(&r) - 0.5f;
     conv_backward(&L, in, W, dout, want, dW, dW + L.p_count - L.out_c, B, col);
     nn_wino_pack(&L, W, U);
-    nn_wino_input_grad(&L, dout, U, got, B, scratch);
+    nn_wino_pack_turned(&L, W, Ut);
+    nn_wino_input_grad(&L, dout, Ut, got, B, scratch);
     /* and the weight gradient, added to what dW holds (here: twice it) */
     float *dW2 = malloc(sizeof(float) * L.p_count);
     memcpy(dW2, dW, sizeof(float) * L.p_count);
@@ -171,14 +181,17 @@ START_TEST(test_wino_input_grad)
         dw = fmaxf(dw, fabsf(dW2[i] - 2 * dW[i]));
         wbig = fmaxf(wbig, fabsf(dW[i]));
     }
-    ck_assert_msg(dw <= 4e-5f * wbig, "weight gradient differs by %g (values up to %g)", dw, wbig);
+    ck_assert_msg(dw <= 4e-5f * wbig, "shape %d: weight gradient differs by %g (values up to %g)",
+                  _i, dw, wbig);
     free(dW2), free(gs);
     float d = 0, big = 0;
     for (size_t i = 0; i < L.in_size * B; i++) {
         d = fmaxf(d, fabsf(got[i] - want[i]));
         big = fmaxf(big, fabsf(want[i]));
     }
-    ck_assert_msg(d <= 2e-5f * big, "input gradient differs by %g (values up to %g)", d, big);
+    ck_assert_msg(d <= 2e-5f * big, "shape %d: input gradient differs by %g (values up to %g)", _i,
+                  d, big);
+    if (Ut != U) free(Ut);
     free(W), free(dW), free(dout), free(in), free(want), free(got), free(col), free(U), free(scratch);
 }
 END_TEST
@@ -246,7 +259,8 @@ int main(void)
     tcase_add_loop_test(tc, test_wino_matches_conv, 0, (int)(sizeof SHAPES / sizeof SHAPES[0]));
     tcase_add_test(tc, test_wino_eligible);
     tcase_add_test(tc, test_plan_with_winograd);
-    tcase_add_test(tc, test_wino_input_grad);
+    tcase_add_loop_test(tc, test_wino_input_grad, 0,
+                        (int)(sizeof GRAD_SHAPES / sizeof GRAD_SHAPES[0]));
     tcase_add_test(tc, test_train_step_with_winograd);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
