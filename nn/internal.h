@@ -121,9 +121,10 @@ struct nn_ws {
 };
 
 /* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) for fp32 3x3 convolutions
- * (winograd.c). U: [P][O][C] floats (P = 16 or 36 transformed positions),
+ * (winograd.c). U: [P][C][O] floats (P = 16 or 36 transformed positions),
  * scratch: nn_wino_scratch_floats. */
 #define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
+#define NN_WINO_MIN_TILES_FAST 8 /* the same with gemm_nn.c's AVX-512 kernel */
 #define NN_WINO_CHUNK_TILES 576  /* F(2x2) tiles transformed at once (whole images) */
 int nn_wino_eligible(const nn_layer *L);
 int nn_wino_use(const nn_layer *L, int batch);
@@ -133,9 +134,8 @@ void nn_wino_pack(const nn_layer *L, const float *W, float *U);
 /* Training. Scratch of both gradients: nn_wino_grad_scratch_floats(L, B).
  * dW [O][3][3][C] += the weight gradient of L for input in and output
  * gradient dout (B images); din = the input gradient, from Ut, the filters
- * of the input gradient: nn_wino_pack_turned(L, W, Ut) writes
- * nn_wino_turned_floats(L) floats; where that is 0 (F(2x2)), Ut is the
- * forward pass's U itself. */
+ * of the input gradient ([P][O][C]) that nn_wino_pack_turned(L, W, Ut)
+ * writes, nn_wino_turned_floats(L) floats. */
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch);
 size_t nn_wino_turned_floats(const nn_layer *L);
 void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut);
@@ -168,6 +168,13 @@ void nn_wino43_output_tile(const float *m, size_t plane, int O, const float *bia
 void nn_wino43_grad_output_tile(const float *const y[16], int O, size_t plane, float *p,
                                 float *tmp);
 void nn_wino43_grad_filter_tile(const float *z, int C, size_t plane, float *w, float *tmp);
+
+/* gemm_nn.c: C (M x N, row stride ldc) = A (M x K) * B (K x N), all
+ * row-major and untransposed; AVX-512 where the CPU has it, else OpenBLAS.
+ * nn_gemm_nn_fast() tells which (tests). */
+void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float *C, int ldc);
+int nn_gemm_nn_fast(void);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
  * of memory. */

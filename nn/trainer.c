@@ -94,13 +94,12 @@ static void wino_refresh(nn_trainer *t, int tid, int n)
         if (!t->wino_u[i]) continue;
         const nn_layer *L = &m->layers[i];
         if (k++ % n == tid) nn_wino_pack(L, m->params + L->p_off, t->wino_u[i]);
-        if (t->wino_ut[i] != t->wino_u[i] && k++ % n == tid)
-            nn_wino_pack_turned(L, m->params + L->p_off, t->wino_ut[i]);
+        if (k++ % n == tid) nn_wino_pack_turned(L, m->params + L->p_off, t->wino_ut[i]);
     }
 }
 
 /* floats of a layer's transformed filters: forward, then those of the
- * input gradient where they differ (F(4x4)), each padded to 64 bytes */
+ * input gradient, each padded to 64 bytes */
 static size_t wino_floats(const nn_layer *L)
 {
     return (nn_wino_weight_floats(L) + 15) / 16 * 16 + (nn_wino_turned_floats(L) + 15) / 16 * 16;
@@ -119,7 +118,7 @@ static int wino_alloc(nn_trainer *t)
         const nn_layer *L = &m->layers[i];
         if (!nn_wino_eligible(L)) continue;
         t->wino_u[i] = w;
-        t->wino_ut[i] = nn_wino_turned_floats(L) ? w + (nn_wino_weight_floats(L) + 15) / 16 * 16 : w;
+        t->wino_ut[i] = w + (nn_wino_weight_floats(L) + 15) / 16 * 16;
         w += wino_floats(L);
     }
     return 0;

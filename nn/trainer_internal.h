@@ -55,7 +55,7 @@ struct nn_trainer {
     int wino_off;            /* tests and benchmarks: im2col + GEMM only */
     float *wino_mem;
     float *wino_u[NN_MAX_LAYERS];  /* per layer: forward filters, or NULL */
-    float *wino_ut[NN_MAX_LAYERS]; /* the input gradient's (may be wino_u's) */
+    float *wino_ut[NN_MAX_LAYERS]; /* the input gradient's */
 };
 
 /* The forward pass of nn_train_step alone (nn/trainer.c): batch-norm layers

@@ -8,7 +8,8 @@
  * 16 multiplications for a 2x2 tile instead of 36 (2.25x fewer), 36 for a
  * 4x4 tile instead of 144 (4x fewer). Summed over input channels the P
  * products (P = 16 or 36) are P independent GEMMs, M[x] (T x O) = V[x]
- * (T x C) * U[x]^T (O x C), over the T tiles of a chunk of images; the
+ * (T x C) * U[x] (C x O), over the T tiles of a chunk of images (gemm_nn.c);
+ * the
  * transforms before and after are cheap adds, vectorised over channels
  * (NHWC keeps them contiguous). Layers of 8x8 pixels and more use 4x4 tiles
  * (their transforms: winograd_f43.c), smaller ones 2x2:
@@ -23,7 +24,9 @@
  * input gradient (see wino_conv). Where a chunk has few tiles the GEMMs are
  * too thin to pay (measured on vgg_wide's 6x6 layers at batch 1: 0.75x of
  * im2col + one GEMM; 1.5x at batch 8), so Winograd is used only from
- * NN_WINO_MIN_TILES tiles on. The error against direct convolution is a few
+ * NN_WINO_MIN_TILES tiles on. gemm_nn.c's kernel has no such fixed cost per
+ * call: with it, from NN_WINO_MIN_TILES_FAST (batch-1 latency of vgg_wide
+ * 3.33 -> 2.73 ms). The error against direct convolution is a few
  * float roundings (tests: relative 1e-5 for 2x2 tiles, 4e-5 for 4x4). */
 #include <cblas.h>
 #include <stddef.h>
@@ -72,7 +75,8 @@ static int chunk_images(const nn_layer *L, int batch)
 
 int nn_wino_use(const nn_layer *L, int batch)
 {
-    return (long)batch * tiles_of(L) >= NN_WINO_MIN_TILES;
+    return (long)batch * tiles_of(L) >=
+           (nn_gemm_nn_fast() ? NN_WINO_MIN_TILES_FAST : NN_WINO_MIN_TILES);
 }
 
 /* Floats from one of the 16 matrices of a chunk to the next: T x W plus a
@@ -91,8 +95,7 @@ size_t nn_wino_weight_floats(const nn_layer *L)
 
 size_t nn_wino_turned_floats(const nn_layer *L)
 {
-    /* F(2x2)'s input gradient reads the forward U (see wino_conv) */
-    return tile_side(L) == 4 ? nn_wino_weight_floats(L) : 0;
+    return nn_wino_weight_floats(L);
 }
 
 static int wider(const nn_layer *L)
@@ -148,9 +151,11 @@ static void tile_pixels(int m, int ty, int tx, int OH, int OW, int O, ptrdiff_t 
       DECL q##13 = (base) + 13 * (plane), DECL q##14 = (base) + 14 * (plane),               \
       DECL q##15 = (base) + 15 * (plane)
 
-/* u[x * plane + c] = (G g G^T)[x] for the filters of one output channel,
- * g[ky][kx] = w[(3 ky + kx) * C + c] (W's layout [O][3][3][C]) */
-NN_WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, float *restrict u)
+/* u[x * plane + c] = (G g G^T)[x] for n channels of the filters of one
+ * output channel, g[ky][kx] = w[(3 ky + kx) * C + c] (W's layout
+ * [O][3][3][C]) */
+NN_WINO_CLONES static void filter_tile(const float *w, int C, int n, size_t plane,
+                                       float *restrict u)
 {
     const float *g00 = w, *g01 = w + C, *g02 = w + 2 * C, *g10 = w + 3 * C, *g11 = w + 4 * C;
     const float *g12 = w + 5 * C, *g20 = w + 6 * C, *g21 = w + 7 * C, *g22 = w + 8 * C;
@@ -158,7 +163,7 @@ NN_WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, floa
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC ivdep /* the 16 outputs never alias the 9 inputs */
 #endif
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < n; c++) {
         /* rows: t = G g */
         const float t00 = g00[c], t01 = g01[c], t02 = g02[c];
         const float t10 = 0.5f * (g00[c] + g10[c] + g20[c]);
@@ -180,44 +185,57 @@ NN_WINO_CLONES static void filter_tile(const float *w, int C, size_t plane, floa
     }
 }
 
-/* F(4x4): U[x][o][c] = (G g G^T)[x] for the 3x3 filters g = W[o][.][.][c],
- * turned by 180 degrees if turned (the taps read in reverse), 64 channels at
- * a time so that the 1-D passes' buffer fits on the stack */
-static void pack43(const nn_layer *L, const float *W, int turned, float *U)
+/* U[x] = (G g G^T)[x] for the 3x3 filters g = W[o][.][.][c] of every pair
+ * (o, c), C x O (rows of O contiguous: nn_gemm_nn's B in the forward pass)
+ * if by_c, else O x C (that of the input gradient); the filters turned by
+ * 180 degrees (the taps read in reverse) if turned, which only F(4x4)
+ * needs (see nn_wino_pack_turned). Blocks of 16 x 16 channel pairs go
+ * through a buffer on the stack, transposed from there when by_c. */
+static void pack(const nn_layer *L, const float *W, int turned, int by_c, float *U)
 {
-    enum { CB = 64 };
-    float tmp[18 * CB];
-    const int O = L->out_c, C = L->in_c;
+    enum { BL = 16 };
+    float blk[36 * BL * BL], tmp[18 * BL];
+    const int O = L->out_c, C = L->in_c, m = tile_side(L), P = planes_of(L);
     const size_t plane = (size_t)O * C;
-    for (int o = 0; o < O; o++)
-        for (int c0 = 0; c0 < C; c0 += CB) {
-            const float *g[9];
-            for (int k = 0; k < 9; k++)
-                g[k] = W + ((size_t)o * 9 + (size_t)(turned ? 8 - k : k)) * C + c0;
-            nn_wino43_filter_tile(g, C - c0 < CB ? C - c0 : CB, plane, U + (size_t)o * C + c0,
-                                  tmp);
+    for (int o0 = 0; o0 < O; o0 += BL)
+        for (int c0 = 0; c0 < C; c0 += BL) {
+            const int on = O - o0 < BL ? O - o0 : BL, cn = C - c0 < BL ? C - c0 : BL;
+            /* blk[x][o][c] */
+            for (int o = 0; o < on; o++) {
+                const float *w = W + (size_t)(o0 + o) * 9 * C + c0;
+                if (m == 2) {
+                    filter_tile(w, C, cn, BL * BL, blk + o * BL);
+                } else {
+                    const float *g[9];
+                    for (int k = 0; k < 9; k++) g[k] = w + (size_t)(turned ? 8 - k : k) * C;
+                    nn_wino43_filter_tile(g, cn, BL * BL, blk + o * BL, tmp);
+                }
+            }
+            for (int x = 0; x < P; x++) {
+                const float *b = blk + x * BL * BL;
+                float *u = U + x * plane;
+                if (by_c)
+                    for (int c = 0; c < cn; c++)
+                        for (int o = 0; o < on; o++) u[(size_t)(c0 + c) * O + o0 + o] = b[o * BL + c];
+                else
+                    for (int o = 0; o < on; o++)
+                        for (int c = 0; c < cn; c++) u[(size_t)(o0 + o) * C + c0 + c] = b[o * BL + c];
+            }
         }
 }
 
-/* U[x][o][c] = (G g G^T)[x] for the 3x3 filter g = W[o][ky][kx][c]. */
 void nn_wino_pack(const nn_layer *L, const float *W, float *U)
 {
-    const int O = L->out_c, C = L->in_c;
-    const size_t plane = (size_t)O * C;
-    if (tile_side(L) == 4) {
-        pack43(L, W, 0, U);
-        return;
-    }
-    for (int o = 0; o < O; o++) filter_tile(W + (size_t)o * 9 * C, C, plane, U + (size_t)o * C);
+    pack(L, W, 0, 1, U);
 }
 
-/* F(4x4)'s points 2 and -2 have no mirror among them (unlike F(2x2)'s 0, 1,
- * -1 and infinity), so the turned filters are transformed on their own,
- * in the forward layout: the input gradient multiplies U[x] (O x C)
- * untransposed. */
+/* The input gradient multiplies by U[x] O x C. For F(2x2) that is the
+ * forward transform read at mirrored positions (see wino_conv); F(4x4)'s
+ * points 2 and -2 have no mirror among them (unlike F(2x2)'s 0, 1, -1 and
+ * infinity), so there the turned filters are transformed themselves. */
 void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut)
 {
-    if (tile_side(L) == 4) pack43(L, W, 1, Ut);
+    pack(L, W, tile_side(L) == 4, 0, Ut);
 }
 
 /* v[x * plane + c] = (B^T d B)[x] for one tile, d[i][j] = p[4i + j][c] */
@@ -331,13 +349,14 @@ static void output_transform(const nn_layer *L, const float *M, int n, const flo
     }
 }
 
-/* out = the convolution L of in by U's filters. U[x] is O x C (the layout
- * nn_wino_pack writes) unless turned; turned, U is the packing of the layer
- * whose input gradient L computes (L's C and O swapped: U[x] is C x O), and
- * the filters are those turned by 180 degrees: G rot(g) G^T = P (G g G^T) P^T
+/* out = the convolution L of in by U's filters: M[x] = V[x] * U[x] with U[x]
+ * C x O (the layout nn_wino_pack writes). Turned, U is what
+ * nn_wino_pack_turned wrote for the layer whose input gradient L computes
+ * (L's C and O swapped, so again U[x] is L's C x O), and the filters are
+ * those turned by 180 degrees. For F(2x2), G rot(g) G^T = P (G g G^T) P^T
  * with P swapping rows 0 and 3 (G's rows 0 and 3 are each other's reverse,
- * rows 1 and 2 symmetric), so U[x] is read at x's mirror position and
- * multiplied untransposed. */
+ * rows 1 and 2 symmetric), so U[x] is the forward transform read at x's
+ * mirror position. */
 static void wino_conv(const nn_layer *L, const float *in, const float *U, int turned,
                       const float *bias, int relu, float *out, int B, float *scratch)
 {
@@ -355,9 +374,7 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
         for (int x = 0; x < P; x++) {
             /* F(4x4)'s turned U was transformed turned (nn_wino_pack_turned) */
             const int ux = turned && m == 2 ? 4 * mirror[x / 4] + mirror[x % 4] : x;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, turned ? CblasNoTrans : CblasTrans, T, O,
-                        C, 1.0f, V + x * pv, C, U + (size_t)ux * O * C, turned ? O : C, 0.0f,
-                        M + x * pm, O);
+            nn_gemm_nn(T, O, C, V + x * pv, C, U + (size_t)ux * O * C, O, M + x * pm, O);
         }
         output_transform(L, M, n, bias ? bias : zero, relu, out + (size_t)b0 * L->out_size, sink,
                          tmp);
