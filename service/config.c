@@ -82,9 +82,9 @@ static const opt_desc opts[] = {
      "also classify the face shifted by 3 px four ways and average (5x the time; with `tta`, "
      "10x: the default, the served accuracy of models/README.md)"},
     {"precision", T_PRECISION, F(precision), 0, 0, 0, "int8", "fp32|int8",
-     "inference arithmetic: `int8` runs 8-bit integers with AVX-512 VNNI (about 4.5x faster "
-     "per image than fp32 with its Winograd convolutions, within a few tenths of a point on "
-     "PublicTest: models/README.md); "
+     "inference arithmetic: `int8` runs 8-bit integers with AVX-512 VNNI (about 3x faster "
+     "per image at batch 1 than fp32 with its Winograd convolutions: bench/README.md; "
+     "within a few tenths of a point on PublicTest: models/README.md); "
      "on a CPU without VNNI it serves fp32 and logs a warning"},
     {"cors_origins", T_ORIGINS, F(cors_origins), 0, 0, 0, NULL, "LIST",
      "allowed CORS origins, comma-separated (`*` = any; JSON: an array)"},
