@@ -79,9 +79,9 @@ int nn_wino_use(const nn_layer *L, int batch)
            (nn_gemm_nn_fast() ? NN_WINO_MIN_TILES_FAST : NN_WINO_MIN_TILES);
 }
 
-/* Floats from one of the 16 matrices of a chunk to the next: T x W plus a
- * cache line, because the transforms read or write all 16 at once and with
- * T x W x 4 bytes a multiple of 4096 (1152 tiles of 48 channels) the 16
+/* Floats from one of the P matrices of a chunk to the next: T x W plus a
+ * cache line, because the transforms read or write all P at once and with
+ * T x W x 4 bytes a multiple of 4096 (1152 tiles of 48 channels) the P
  * streams would fall on the same L1 cache sets. */
 static size_t plane_of(size_t T, int W)
 {
@@ -138,9 +138,9 @@ static void tile_pixels(int m, int ty, int tx, int OH, int OW, int O, ptrdiff_t 
  * operand in a named variable (no small arrays), so that the compiler
  * vectorises the channel loop (NN_WINO_CLONES: one clone per ISA). */
 
-/* The 16 matrices a transform reads or writes, one named pointer each (named,
- * not an array: see above): DECL q0 = base, DECL q1 = base + plane, ...,
- * DECL q15 = base + 15 * plane, for DECL e.g. "*restrict" or "*". */
+/* The 16 matrices an F(2x2) transform reads or writes, one named pointer
+ * each (named, not an array: see above): DECL q0 = base, DECL q1 = base +
+ * plane, ..., DECL q15 = base + 15 * plane, for DECL e.g. "*restrict". */
 #define WINO_PLANES(T, DECL, q, base, plane)                                              \
     T DECL q##0 = (base), DECL q##1 = (base) + (plane), DECL q##2 = (base) + 2 * (plane),   \
       DECL q##3 = (base) + 3 * (plane), DECL q##4 = (base) + 4 * (plane),                   \
