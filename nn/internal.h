@@ -135,9 +135,8 @@ void nn_wino_pack(const nn_layer *L, const float *W, float *U);
  * dW [O][3][3][C] += the weight gradient of L for input in and output
  * gradient dout (B images); din = the input gradient, from Ut, the filters
  * of the input gradient ([P][O][C]) that nn_wino_pack_turned(L, W, Ut)
- * writes, nn_wino_turned_floats(L) floats. */
+ * writes, nn_wino_weight_floats(L) floats like U. */
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch);
-size_t nn_wino_turned_floats(const nn_layer *L);
 void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut);
 void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
                          float *dW, float *scratch);

@@ -98,11 +98,11 @@ static void wino_refresh(nn_trainer *t, int tid, int n)
     }
 }
 
-/* floats of a layer's transformed filters: forward, then those of the
- * input gradient, each padded to 64 bytes */
+/* floats of one set of a layer's transformed filters, padded to 64 bytes;
+ * a layer holds two: the forward pass's, then the input gradient's */
 static size_t wino_floats(const nn_layer *L)
 {
-    return (nn_wino_weight_floats(L) + 15) / 16 * 16 + (nn_wino_turned_floats(L) + 15) / 16 * 16;
+    return (nn_wino_weight_floats(L) + 15) / 16 * 16;
 }
 
 static int wino_alloc(nn_trainer *t)
@@ -110,7 +110,7 @@ static int wino_alloc(nn_trainer *t)
     const nn_model *m = t->m;
     size_t total = 0;
     for (int i = 0; i < m->n_layers; i++)
-        if (nn_wino_eligible(&m->layers[i])) total += wino_floats(&m->layers[i]);
+        if (nn_wino_eligible(&m->layers[i])) total += 2 * wino_floats(&m->layers[i]);
     if (!total) return 0;
     if (!(t->wino_mem = malloc(sizeof(float) * total))) return -1;
     float *w = t->wino_mem;
@@ -118,8 +118,8 @@ static int wino_alloc(nn_trainer *t)
         const nn_layer *L = &m->layers[i];
         if (!nn_wino_eligible(L)) continue;
         t->wino_u[i] = w;
-        t->wino_ut[i] = w + (nn_wino_weight_floats(L) + 15) / 16 * 16;
-        w += wino_floats(L);
+        t->wino_ut[i] = w + wino_floats(L);
+        w += 2 * wino_floats(L);
     }
     return 0;
 }

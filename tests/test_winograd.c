@@ -73,8 +73,9 @@ START_TEST(test_wino_matches_conv)
 }
 END_TEST
 
-/* M, N, K: rows past the last block of 8, columns past the last of 32 (and
- * of 16), a single row, a single column, K past the kernel's panel */
+/* M, N, K: rows past the last block of 12 (and fewer than one block),
+ * columns past the last of 32 (and of 16), a single row, a single column, K
+ * past the kernel's panel */
 static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},
                                      {64, 96, 96}, {9, 1, 17},  {10, 20, 600}};
 
@@ -192,7 +193,7 @@ START_TEST(test_wino_input_grad)
     float *want = malloc(sizeof(float) * L.in_size * B), *got = malloc(sizeof(float) * L.in_size * B);
     float *col = malloc(sizeof(float) * L.out_size / L.out_c * B * 9 * L.in_c);
     float *U = malloc(sizeof(float) * nn_wino_weight_floats(&L));
-    float *Ut = malloc(sizeof(float) * nn_wino_turned_floats(&L));
+    float *Ut = malloc(sizeof(float) * nn_wino_weight_floats(&L));
     float *scratch = malloc(sizeof(float) * nn_wino_grad_scratch_floats(&L, B));
     for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < L.out_size * B; i++) dout[i] = nn_rng_uniform(&r) - 0.5f;
