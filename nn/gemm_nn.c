@@ -1,52 +1,67 @@
-/* gemm_nn.c - C = A * B for the Winograd convolutions' many small GEMMs.
+/* gemm_nn.c - C = A * B and C (+)= A^T * B for the Winograd convolutions'
+ * many small GEMMs.
  *
- * A Winograd layer runs 16 or 36 GEMMs per chunk of tiles (T x C times
- * C x O, T a few hundred, C and O 48 to 384). Through cblas_sgemm each call
- * copies ("packs") both operands into OpenBLAS's panel layouts and zeroes C
- * for beta = 0 before its kernel runs: 12% and 3% of a training step (perf,
- * vgg_wide). Here A's rows are read in place and C is written once: a
- * 12 x 32 block of C is held in 24 registers while k runs over two vectors
- * of B's row k times A[i][k] broadcast. Only a K x 32 panel of B is copied,
- * contiguous, once per 32 columns: read in place, B's rows (O floats apart)
- * fall on few L1 sets and the panel would be fetched from L2 for every
- * block of rows. Without AVX-512, or for K past the panel buffer, it calls
- * cblas_sgemm. (The weight gradient's GEMMs, C += A^T * B with K the tiles,
- * measured no faster this way and stay on OpenBLAS.) */
+ * A Winograd layer runs 16 to 64 GEMMs per chunk of tiles (T x C times
+ * C x O, T a few hundred, C and O 48 to 384), and as many for its weight
+ * gradient (O x T times T x C, summed over chunks). Through cblas_sgemm
+ * each call copies ("packs") both operands into OpenBLAS's panel layouts
+ * and zeroes C for beta = 0 before its kernel runs: 12% and 3% of a
+ * training step (perf, vgg_wide). Here A is read in place and C is written
+ * once: a 12 x 32 block of C is held in 24 registers while k runs over two
+ * vectors of B's row k times A[i][k] broadcast. For A^T the 12 values a
+ * step broadcasts are contiguous (row k of the stored A), so the transposed
+ * case costs nothing extra. Only a K x 32 panel of B is copied, contiguous,
+ * once per 32 columns: read in place, B's rows (N floats apart) fall on few
+ * L1 sets and the panel would be fetched from L2 for every block of rows.
+ *
+ * It also keeps these GEMMs off OpenBLAS's CPU detection: Debian's 0.3.21
+ * does not know Emerald Rapids (family 6, model 207) and runs its generic
+ * SSE3 ("Prescott") kernels there, a third of the AVX-512 speed. Without
+ * AVX-512 it calls cblas_sgemm. */
 #include <cblas.h>
 #include <stddef.h>
 
 #include "internal.h"
 
-#define PANEL_K 512 /* rows of the B panel on the stack: 64 KB */
+#define PANEL_K 512 /* rows of the B panel on the stack: 64 KB; K is cut in such slices */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
 #define GEMM_AVX512 __attribute__((target("avx512f")))
 
-/* C[0..rows)[0..32) = A[0..rows)[0..K) * P[0..K)[0..32), A's rows lda
- * floats apart, P the packed panel (w = 32 floats per k; w = 16: one
- * vector, at most 16 columns), columns of C past n masked off (m0, m1:
- * first and second 16). R = 12 rows: 24 accumulators, 2 loads of P and 12
- * broadcasts per 24 multiply-adds. With rows < R (the last block) the
- * missing rows repeat the last one and are not stored: a full-speed block
- * rather than a slow loop per row. */
+/* C[0..rows)[0..32) (+)= op(A)[0..rows)[0..K) * P[0..K)[0..32), P the
+ * packed panel (w = 32 floats per k; w = 16: one vector, at most 16
+ * columns), columns of C past n masked off (m0, m1: first and second 16);
+ * acc: add to C instead of overwriting it. op(A)[r][k] is A[r * lda + k],
+ * or A[k * lda + r] when ta. R = 12 rows: 24 accumulators, 2 loads of P
+ * and 12 broadcasts per 24 multiply-adds. With rows < R (the last block)
+ * the missing rows repeat the last one and are not stored: a full-speed
+ * block rather than a slow loop per row. */
 enum { R = 12 };
-GEMM_AVX512 static void block(int K, const float *A, int lda, const float *P, int w, float *C,
-                              int ldc, __mmask16 m0, __mmask16 m1, int rows)
+GEMM_AVX512 static inline __attribute__((always_inline)) void
+block(int ta, int K, const float *A, int lda, const float *P, int w, float *C, int ldc,
+      __mmask16 m0, __mmask16 m1, int rows, int acc)
 {
+    /* nn: a[r] is row r; ta: a[r] is column r, stepped by lda per k */
     const float *a[R];
+    const size_t rs = ta ? 1 : (size_t)lda, ks = ta ? (size_t)lda : 1;
 #pragma GCC unroll 12
-    for (int r = 0; r < R; r++) a[r] = A + (size_t)(r < rows ? r : rows - 1) * lda;
+    for (int r = 0; r < R; r++) a[r] = A + (size_t)(r < rows ? r : rows - 1) * rs;
     __m512 c[R][2];
 #pragma GCC unroll 12
-    for (int r = 0; r < R; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        const int in = acc && r < rows;
+        c[r][0] = in ? _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc) : _mm512_setzero_ps();
+        c[r][1] = in && w == 32 ? _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16)
+                                : _mm512_setzero_ps();
+    }
     if (w == 32) {
         for (int k = 0; k < K; k++) {
             const __m512 b0 = _mm512_loadu_ps(P + 32 * k), b1 = _mm512_loadu_ps(P + 32 * k + 16);
 #pragma GCC unroll 12
             for (int r = 0; r < R; r++) {
-                const __m512 x = _mm512_set1_ps(a[r][k]);
+                const __m512 x = _mm512_set1_ps(a[r][k * ks]);
                 c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
                 c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
             }
@@ -56,7 +71,7 @@ GEMM_AVX512 static void block(int K, const float *A, int lda, const float *P, in
             const __m512 b0 = _mm512_loadu_ps(P + 16 * k);
 #pragma GCC unroll 12
             for (int r = 0; r < R; r++)
-                c[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r][k]), b0, c[r][0]);
+                c[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r][k * ks]), b0, c[r][0]);
         }
     }
 #pragma GCC unroll 12
@@ -65,6 +80,52 @@ GEMM_AVX512 static void block(int K, const float *A, int lda, const float *P, in
         _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, c[r][0]);
         if (w == 32) _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, c[r][1]);
     }
+}
+
+/* the transposed block with its 12 broadcasts at constant offsets from one
+ * pointer (a full block: every block of vgg_wide's O = 48 to 384) */
+GEMM_AVX512 static void block_tn_full(int K, const float *A, int lda, const float *P, int w,
+                                      float *C, int ldc, __mmask16 m0, __mmask16 m1, int acc)
+{
+    __m512 c[R][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        c[r][0] = acc ? _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc) : _mm512_setzero_ps();
+        c[r][1] = acc && w == 32 ? _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16)
+                                 : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < K; k++, A += lda) {
+        const __m512 b0 = _mm512_loadu_ps(P + w * k);
+        const __m512 b1 = w == 32 ? _mm512_loadu_ps(P + 32 * k + 16) : b0;
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+            const __m512 x = _mm512_set1_ps(A[r]);
+            c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, c[r][0]);
+        if (w == 32) _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, c[r][1]);
+    }
+}
+
+GEMM_AVX512 static void block_nn(int K, const float *A, int lda, const float *P, int w,
+                                 float *C, int ldc, __mmask16 m0, __mmask16 m1, int rows,
+                                 int acc)
+{
+    block(0, K, A, lda, P, w, C, ldc, m0, m1, rows, acc);
+}
+
+GEMM_AVX512 static void block_tn(int K, const float *A, int lda, const float *P, int w,
+                                 float *C, int ldc, __mmask16 m0, __mmask16 m1, int rows,
+                                 int acc)
+{
+    if (rows == R)
+        block_tn_full(K, A, lda, P, w, C, ldc, m0, m1, acc);
+    else
+        block(1, K, A, lda, P, w, C, ldc, m0, m1, rows, acc);
 }
 
 static __mmask16 lanes(int n)
@@ -83,17 +144,28 @@ GEMM_AVX512 static void pack_panel(int K, const float *B, int ldb, int n, int w,
     }
 }
 
-GEMM_AVX512 static void gemm_avx512(int M, int N, int K, const float *A, int lda,
-                                    const float *B, int ldb, float *C, int ldc)
+/* K in slices of PANEL_K, every slice after the first (or every one, acc)
+ * adding to C */
+GEMM_AVX512 static void gemm_avx512(int ta, int M, int N, int K, const float *A, int lda,
+                                    const float *B, int ldb, int acc, float *C, int ldc)
 {
     float P[PANEL_K * 32];
-    for (int j = 0; j < N; j += 32) {
-        const int n = N - j, w = n > 16 ? 32 : 16;
-        const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
-        pack_panel(K, B + j, ldb, n, w, P);
-        for (int i = 0; i < M; i += R)
-            block(K, A + (size_t)i * lda, lda, P, w, C + (size_t)i * ldc + j, ldc, m0, m1,
-                  M - i < R ? M - i : R);
+    for (int k0 = 0; k0 < K; k0 += PANEL_K) {
+        const int kn = K - k0 < PANEL_K ? K - k0 : PANEL_K, add = acc || k0 > 0;
+        const float *Ak = ta ? A + (size_t)k0 * lda : A + k0;
+        for (int j = 0; j < N; j += 32) {
+            const int n = N - j, w = n > 16 ? 32 : 16;
+            const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
+            pack_panel(kn, B + (size_t)k0 * ldb + j, ldb, n, w, P);
+            for (int i = 0; i < M; i += R) {
+                const int rows = M - i < R ? M - i : R;
+                float *Ci = C + (size_t)i * ldc + j;
+                if (ta)
+                    block_tn(kn, Ak + i, lda, P, w, Ci, ldc, m0, m1, rows, add);
+                else
+                    block_nn(kn, Ak + (size_t)i * lda, lda, P, w, Ci, ldc, m0, m1, rows, add);
+            }
+        }
     }
 }
 #endif
@@ -111,11 +183,24 @@ void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
                 float *C, int ldc)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (K <= PANEL_K && nn_gemm_nn_fast()) {
-        gemm_avx512(M, N, K, A, lda, B, ldb, C, ldc);
+    if (nn_gemm_nn_fast()) {
+        gemm_avx512(0, M, N, K, A, lda, B, ldb, 0, C, ldc);
         return;
     }
 #endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f,
                 C, ldc);
+}
+
+void nn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                int acc, float *C, int ldc)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (nn_gemm_nn_fast()) {
+        gemm_avx512(1, M, N, K, A, lda, B, ldb, acc, C, ldc);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                acc ? 1.0f : 0.0f, C, ldc);
 }

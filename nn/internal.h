@@ -173,6 +173,10 @@ void nn_wino43_grad_filter_tile(const float *z, int C, size_t plane, float *w, f
  * nn_gemm_nn_fast() tells which (tests). */
 void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc);
+/* C (M x N) = A^T * B, A stored K x M (row stride lda), or C += A^T * B
+ * when acc: the weight gradients' GEMMs */
+void nn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                int acc, float *C, int ldc);
 int nn_gemm_nn_fast(void);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out

@@ -28,7 +28,6 @@
  * 3.33 -> 2.73 ms). The error against direct convolution is a few
  * float roundings (tests: at most 2e-5 of the largest output; measured
  * 1e-6 to 4e-6 with 4x4 tiles). */
-#include <cblas.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -527,8 +526,7 @@ void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, 
         input_transform(L, in + (size_t)b0 * L->in_size, n, c.V, c.zero, c.tmp);
         grad_output_transform(L, dout + (size_t)b0 * L->out_size, n, c.M, c.zero, c.tmp);
         for (int x = 0; x < NP; x++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, C, T, 1.0f, c.M + x * c.pm, O,
-                        c.V + x * c.pv, C, b0 ? 1.0f : 0.0f, Z + x * plane, C);
+            nn_gemm_tn(O, C, T, c.M + x * c.pm, O, c.V + x * c.pv, C, b0 > 0, Z + x * plane, C);
     }
     for (int o = 0; o < O; o++)
         if (m == 4)

@@ -76,8 +76,8 @@ END_TEST
 /* M, N, K: rows past the last block of 12 (and fewer than one block),
  * columns past the last of 32 (and of 16), a single row, a single column, K
  * past the kernel's panel */
-static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},
-                                     {64, 96, 96}, {9, 1, 17},  {10, 20, 600}};
+static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},  {64, 96, 96},
+                                     {9, 1, 17},   {10, 20, 600}, {24, 48, 1100}};
 
 /* The Winograd GEMMs' kernel (nn/gemm_nn.c) against OpenBLAS, with lda and
  * ldc wider than the matrices: the columns between must stay untouched. */
@@ -100,6 +100,35 @@ START_TEST(test_gemm_nn)
             ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K, "%dx%dx%d: C[%d][%d] = %g, want %g",
                           M, N, K, i, j, g, w);
         }
+    free(A), free(B), free(got), free(want);
+}
+END_TEST
+
+/* The weight gradients' C (+)= A^T * B (A stored K x M) against OpenBLAS,
+ * overwriting and accumulating: full blocks of 12 rows, a cut one, K in
+ * several panel slices. */
+START_TEST(test_gemm_tn)
+{
+    const int M = GEMM_SHAPES[_i][0], N = GEMM_SHAPES[_i][1], K = GEMM_SHAPES[_i][2];
+    const int lda = M + 3, ldb = N + 1, ldc = N + 5;
+    uint64_t r = 7 + _i;
+    float *A = malloc(sizeof(float) * K * lda), *B = malloc(sizeof(float) * K * ldb);
+    float *got = malloc(sizeof(float) * M * ldc), *want = malloc(sizeof(float) * M * ldc);
+    for (int i = 0; i < K * lda; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < K * ldb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
+    for (int acc = 0; acc < 2; acc++) {
+        for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 5) - 2.0f;
+        nn_gemm_tn(M, N, K, A, lda, B, ldb, acc, got, ldc);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                    acc ? 1.0f : 0.0f, want, ldc);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < ldc; j++) {
+                const float g = got[i * ldc + j], w = want[i * ldc + j];
+                ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K,
+                              "%dx%dx%d acc %d: C[%d][%d] = %g, want %g", M, N, K, acc, i, j,
+                              g, w);
+            }
+    }
     free(A), free(B), free(got), free(want);
 }
 END_TEST
@@ -292,6 +321,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_wino_matches_conv, 0, (int)(sizeof SHAPES / sizeof SHAPES[0]));
     tcase_add_loop_test(tc, test_gemm_nn, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
+    tcase_add_loop_test(tc, test_gemm_tn, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_test(tc, test_wino_eligible);
     tcase_add_test(tc, test_plan_with_winograd);
     tcase_add_loop_test(tc, test_wino_input_grad, 0,
