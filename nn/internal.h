@@ -235,7 +235,8 @@ void conv_forward(const nn_layer *L, const float *in, const float *W, const floa
                   float *out, int B, float *col);
 /* db [O] += dout [M, O] summed over its M rows */
 void conv_bias_backward(const float *dout, size_t M, int O, float *db);
-/* din may be NULL (first layer). dW, db accumulate. */
+/* din may be NULL (first layer), db too (no bias gradient wanted). dW, db
+ * accumulate. */
 void conv_backward(const nn_layer *L, const float *in, const float *W, const float *dout,
                    float *din, float *dW, float *db, int B, float *col);
 
@@ -251,12 +252,15 @@ void bn_apply(const float *x, float *y, const float *a, const float *s, size_t N
 void bn_apply_relu(const float *x, float *y, const float *a, const float *s, size_t N, int C);
 void bn_forward_infer(const float *x, float *y, const float *gamma, const float *beta,
                       const float *run_mean, const float *run_var, size_t N, int C, float eps);
-/* relu_y: the output of a ReLU that follows the batch norm, whose backward
- * pass is then folded in (dy is taken as 0 where relu_y <= 0); or NULL. */
-void bn_backward_partial(const float *x, const float *dy, const float *relu_y,
+/* ra, rs: when a ReLU follows the batch norm, the forward pass's scale and
+ * shift (its output was max(0, x * ra + rs), bn_apply_relu); the ReLU's
+ * backward pass is then folded in (dy is taken as 0 where x * ra + rs <= 0).
+ * Both NULL: no ReLU. */
+void bn_backward_partial(const float *x, const float *dy, const float *ra, const float *rs,
                          const float *mean, size_t N, int C, double *sdy, double *sdyx);
-void bn_backward_apply(const float *x, const float *dy, const float *relu_y, const float *k1,
-                       const float *k2, const float *k3, float *dx, size_t N, int C);
+void bn_backward_apply(const float *x, const float *dy, const float *ra, const float *rs,
+                       const float *k1, const float *k2, const float *k3, float *dx, size_t N,
+                       int C);
 
 void relu_forward(const float *x, float *y, size_t n);
 void relu_backward(const float *y, const float *dy, float *dx, size_t n);

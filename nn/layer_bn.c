@@ -85,11 +85,14 @@ void bn_apply_relu(const float *x, float *y, const float *a, const float *s, siz
 }
 
 /* The gradient that reaches batch norm through a following ReLU is dy where
- * the ReLU's output relu_y is positive and 0 elsewhere. Applying that mask
- * here instead of in a separate ReLU pass saves writing and re-reading a
- * whole activation-sized tensor; relu_y == NULL means no ReLU follows.
- * The loops load dy unconditionally so that the mask compiles to a blend. */
-void bn_backward_partial(const float *x, const float *dy, const float *relu_y,
+ * the ReLU's output max(0, x * ra + rs) is positive and 0 elsewhere.
+ * Applying that mask here instead of in a separate ReLU pass saves writing
+ * and re-reading a whole activation-sized tensor, and recomputing it from x
+ * (the same expression as bn_apply_relu's, so the same mask) saves reading
+ * the ReLU's output: these passes are bound by memory traffic. ra == NULL
+ * means no ReLU follows. The loops load dy unconditionally so that the
+ * mask compiles to a blend. */
+void bn_backward_partial(const float *x, const float *dy, const float *ra, const float *rs,
                          const float *mean, size_t N, int C, double *sdy, double *sdyx)
 {
     float a_dy[4096], a_dyx[4096];
@@ -101,10 +104,9 @@ void bn_backward_partial(const float *x, const float *dy, const float *relu_y,
         memset(a_dyx, 0, sizeof(float) * C);
         for (size_t n = n0; n < n1; n++) {
             const float *r = x + n * C, *d = dy + n * C;
-            if (relu_y) {
-                const float *ry = relu_y + n * C;
+            if (ra) {
                 for (int c = 0; c < C; c++) {
-                    const float v = d[c], dc = ry[c] > 0 ? v : 0.0f;
+                    const float v = d[c], dc = r[c] * ra[c] + rs[c] > 0 ? v : 0.0f;
                     a_dy[c] += dc;
                     a_dyx[c] += dc * (r[c] - mean[c]);
                 }
@@ -123,16 +125,16 @@ void bn_backward_partial(const float *x, const float *dy, const float *relu_y,
 }
 
 /* dx = k1*dy + k2*x + k3 per channel (dy masked as above) */
-void bn_backward_apply(const float *x, const float *dy, const float *relu_y, const float *k1,
-                       const float *k2, const float *k3, float *dx, size_t N, int C)
+void bn_backward_apply(const float *x, const float *dy, const float *ra, const float *rs,
+                       const float *k1, const float *k2, const float *k3, float *dx, size_t N,
+                       int C)
 {
     for (size_t n = 0; n < N; n++) {
         const float *r = x + n * C, *d = dy + n * C;
         float *o = dx + n * C;
-        if (relu_y) {
-            const float *ry = relu_y + n * C;
+        if (ra) {
             for (int c = 0; c < C; c++) {
-                const float v = d[c], dc = ry[c] > 0 ? v : 0.0f;
+                const float v = d[c], dc = r[c] * ra[c] + rs[c] > 0 ? v : 0.0f;
                 o[c] = k1[c] * dc + k2[c] * r[c] + k3[c];
             }
         } else {

@@ -117,7 +117,7 @@ void conv_backward(const nn_layer *L, const float *in, const float *W, const flo
         const int n = (int)((b0 + chunk <= (size_t)B) ? chunk : B - b0);
         const int M = (int)(n * per);
         const float *d = dout + b0 * per * O;
-        conv_bias_backward(d, (size_t)M, O, db);
+        if (db) conv_bias_backward(d, (size_t)M, O, db);
         const float *a;
         if (direct) {
             a = in + b0 * L->in_size;
@@ -126,8 +126,7 @@ void conv_backward(const nn_layer *L, const float *in, const float *W, const flo
             a = col;
         }
         /* dW [O, K] += dout^T [O, M] * col [M, K] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, (int)K, M,
-                    1.0f, d, O, a, (int)K, 1.0f, dW, (int)K);
+        nn_gemm_tn(O, (int)K, M, d, O, a, (int)K, 1, dW, (int)K);
         if (!din) continue;
         if (direct) {
             /* din [M, C] = dout [M, O] * W [O, C] */

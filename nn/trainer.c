@@ -36,6 +36,17 @@ static int bn_feeds_relu(const nn_model *m, int i)
            m->layers[i + 1].type == L_RELU;
 }
 
+/* A convolution followed by batch norm in training gets no bias gradient:
+ * batch norm subtracts the batch mean of every channel, so its input
+ * gradient sums to zero over the batch in every channel (sum of
+ * gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)) with sum(xhat) = 0), and
+ * that sum is the bias gradient. It stays at the zero the step starts with,
+ * and the pass over the layer's output gradient that would sum it is saved. */
+static int conv_feeds_bn(const nn_model *m, int i)
+{
+    return i + 1 < m->n_layers && m->layers[i].type == L_CONV && m->layers[i + 1].type == L_BN;
+}
+
 static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads)
 {
     if (own_grads && !(r->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float))))
@@ -261,22 +272,29 @@ static void bn_train_forward(nn_trainer *t, bn_sync *s, int li, const float *in,
         bn_apply(in, out, a, sh, N, C);
 }
 
-/* relu_y: the output of the fused ReLU after this layer, or NULL */
+/* relu: a ReLU follows, fused (bn_feeds_relu) */
 static void bn_train_backward(nn_trainer *t, bn_sync *s, int li, const float *in,
-                              const float *dy, const float *relu_y, float *dx, float *grads,
-                              size_t N)
+                              const float *dy, int relu, float *dx, float *grads, size_t N)
 {
     const nn_layer *L = &t->m->layers[li];
     const int C = L->in_c;
     const size_t n_total = (size_t)s->batch * L->in_h * L->in_w;
     const float *gamma = t->m->params + L->p_off;
     double sdy[4096], sdyx[4096];
-    float mean[4096], k1[4096], k2[4096], k3[4096];
+    const float *beta = gamma + C;
+    float mean[4096], k1[4096], k2[4096], k3[4096], a[4096], sh[4096];
 
     /* each replica saved the same statistics in its own copy: no sharing */
     const float *save = t->rep[s->tid].bn_save[li];
     memcpy(mean, save, sizeof(float) * C);
-    bn_backward_partial(in, dy, relu_y, mean, N, C, part(t, s, s->tid, 0), part(t, s, s->tid, 1));
+    /* the forward pass's scale and shift, computed as it did (the parameters
+     * change only after the backward pass): the fused ReLU's mask */
+    for (int c = 0; c < C; c++) {
+        a[c] = save[C + c] * gamma[c];
+        sh[c] = beta[c] - mean[c] * a[c];
+    }
+    const float *ra = relu ? a : NULL, *rs = relu ? sh : NULL;
+    bn_backward_partial(in, dy, ra, rs, mean, N, C, part(t, s, s->tid, 0), part(t, s, s->tid, 1));
     #pragma omp barrier
     sum_parts(t, s, 0, C, sdy);
     sum_parts(t, s, 1, C, sdyx);
@@ -295,7 +313,7 @@ static void bn_train_backward(nn_trainer *t, bn_sync *s, int li, const float *in
         k3[c] = -g * db / Nf - k2[c] * mean[c];
     }
     s->set ^= 1;
-    if (dx) bn_backward_apply(in, dy, relu_y, k1, k2, k3, dx, N, C);
+    if (dx) bn_backward_apply(in, dy, ra, rs, k1, k2, k3, dx, N, C);
 }
 
 /* ---- one replica ---------------------------------------------------------- */
@@ -354,7 +372,7 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
         float *din = r->gbuf[dcur == r->gbuf[0] ? 1 : 0];
         switch (L->type) {
         case L_CONV: {
-            float *db = g + L->p_count - L->out_c;
+            float *db = conv_feeds_bn(m, i) ? NULL : g + L->p_count - L->out_c;
             if (t->wino_off || !t->wino_u[i] || !nn_wino_use(L, B)) {
                 conv_backward(L, in, p, dcur, need_din ? din : NULL, g, db, B, r->col);
                 break;
@@ -362,15 +380,15 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
             /* Winograd where the forward pass used it: the weight gradient
              * by the same tiles, and the input gradient as the 3x3
              * convolution of dcur with the turned filters */
-            conv_bias_backward(dcur, L->out_size / L->out_c * B, L->out_c, db);
+            if (db) conv_bias_backward(dcur, L->out_size / L->out_c * B, L->out_c, db);
             nn_wino_weight_grad(L, in, dcur, B, g, r->wino_scratch);
             if (need_din) nn_wino_input_grad(L, dcur, t->wino_ut[i], din, B, r->wino_scratch);
             break;
         }
         case L_BN:
             /* every replica must take part in the reduction, even the first layer */
-            bn_train_backward(t, s, i, in, dcur, bn_feeds_relu(m, i) ? r->act[i + 1] : NULL,
-                              need_din ? din : NULL, t->grads, n_in / L->in_c);
+            bn_train_backward(t, s, i, in, dcur, bn_feeds_relu(m, i), need_din ? din : NULL,
+                              t->grads, n_in / L->in_c);
             break;
         case L_RELU:
             if (bn_feeds_relu(m, i - 1)) din = (float *)dcur; /* done by the batch norm */
