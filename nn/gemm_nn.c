@@ -1,5 +1,5 @@
-/* gemm_nn.c - C = A * B and C (+)= A^T * B for the Winograd convolutions'
- * many small GEMMs.
+/* gemm_nn.c - C = A * B, C (+)= A^T * B and C (+)= A * B^T for the
+ * convolutions' GEMMs: Winograd's many small ones, and im2col's.
  *
  * A Winograd layer runs 16 to 64 GEMMs per chunk of tiles (T x C times
  * C x O, T a few hundred, C and O 48 to 384), and as many for its weight
@@ -144,10 +144,22 @@ GEMM_AVX512 static void pack_panel(int K, const float *B, int ldb, int n, int w,
     }
 }
 
+/* P[k][0..w) = B^T[k][j..j+w) = B[j..j+w)[k] (B stored N x K), zeros past
+ * N: a transposing copy, scalar; K x 32 per panel against M x K x 32
+ * multiply-adds (the im2col convolutions' K = 9 C, M = pixels) */
+static void pack_panel_t(int K, const float *Bt, int ldb, int n, int w, float *P)
+{
+    for (int jj = 0; jj < w; jj++) {
+        const float *b = jj < n ? Bt + (size_t)jj * ldb : NULL;
+        for (int k = 0; k < K; k++) P[w * k + jj] = b ? b[k] : 0.0f;
+    }
+}
+
 /* K in slices of PANEL_K, every slice after the first (or every one, acc)
- * adding to C */
-GEMM_AVX512 static void gemm_avx512(int ta, int M, int N, int K, const float *A, int lda,
-                                    const float *B, int ldb, int acc, float *C, int ldc)
+ * adding to C; tb: B is stored transposed (N x K, ldb) */
+GEMM_AVX512 static void gemm_avx512(int ta, int tb, int M, int N, int K, const float *A,
+                                    int lda, const float *B, int ldb, int acc, float *C,
+                                    int ldc)
 {
     float P[PANEL_K * 32];
     for (int k0 = 0; k0 < K; k0 += PANEL_K) {
@@ -156,7 +168,10 @@ GEMM_AVX512 static void gemm_avx512(int ta, int M, int N, int K, const float *A,
         for (int j = 0; j < N; j += 32) {
             const int n = N - j, w = n > 16 ? 32 : 16;
             const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
-            pack_panel(kn, B + (size_t)k0 * ldb + j, ldb, n, w, P);
+            if (tb)
+                pack_panel_t(kn, B + (size_t)j * ldb + k0, ldb, n, w, P);
+            else
+                pack_panel(kn, B + (size_t)k0 * ldb + j, ldb, n, w, P);
             for (int i = 0; i < M; i += R) {
                 const int rows = M - i < R ? M - i : R;
                 float *Ci = C + (size_t)i * ldc + j;
@@ -184,7 +199,7 @@ void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (nn_gemm_nn_fast()) {
-        gemm_avx512(0, M, N, K, A, lda, B, ldb, 0, C, ldc);
+        gemm_avx512(0, 0, M, N, K, A, lda, B, ldb, 0, C, ldc);
         return;
     }
 #endif
@@ -197,10 +212,23 @@ void nn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, in
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (nn_gemm_nn_fast()) {
-        gemm_avx512(1, M, N, K, A, lda, B, ldb, acc, C, ldc);
+        gemm_avx512(1, 0, M, N, K, A, lda, B, ldb, acc, C, ldc);
         return;
     }
 #endif
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                acc ? 1.0f : 0.0f, C, ldc);
+}
+
+void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                int acc, float *C, int ldc)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (nn_gemm_nn_fast()) {
+        gemm_avx512(0, 1, M, N, K, A, lda, B, ldb, acc, C, ldc);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
                 acc ? 1.0f : 0.0f, C, ldc);
 }

@@ -177,6 +177,10 @@ void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
  * when acc: the weight gradients' GEMMs */
 void nn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 int acc, float *C, int ldc);
+/* C (M x N) (+)= A * B^T, B stored N x K (row stride ldb): the im2col
+ * convolutions' forward GEMM against filters [O][K] */
+void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                int acc, float *C, int ldc);
 int nn_gemm_nn_fast(void);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out

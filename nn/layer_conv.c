@@ -4,7 +4,6 @@
  * pixels, K = k*k*C, in the same (ky, kx, c) order as a filter row of
  * W [O, K]), so that out [M, O] = col * W^T is one large GEMM. The chunk
  * bounds the scratch memory (NN_COL_ROWS rows) while keeping M large. */
-#include <cblas.h>
 #include <string.h>
 
 #include "internal.h"
@@ -92,8 +91,7 @@ void conv_forward(const nn_layer *L, const float *in, const float *W, const floa
             im2col(L, in + b0 * L->in_size, n, col);
             a = col;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, O, (int)K,
-                    1.0f, a, (int)K, W, (int)K, b ? 1.0f : 0.0f, o, O);
+        nn_gemm_nt(M, O, (int)K, a, (int)K, W, (int)K, b != NULL, o, O);
     }
 }
 
@@ -130,12 +128,10 @@ void conv_backward(const nn_layer *L, const float *in, const float *W, const flo
         if (!din) continue;
         if (direct) {
             /* din [M, C] = dout [M, O] * W [O, C] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)K, O,
-                        1.0f, d, O, W, (int)K, 0.0f, din + b0 * L->in_size, (int)K);
+            nn_gemm_nn(M, (int)K, O, d, O, W, (int)K, din + b0 * L->in_size, (int)K);
         } else {
             /* dcol [M, K] = dout [M, O] * W [O, K], reusing the col scratch */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)K, O,
-                        1.0f, d, O, W, (int)K, 0.0f, col, (int)K);
+            nn_gemm_nn(M, (int)K, O, d, O, W, (int)K, col, (int)K);
             col2im(L, col, n, din + b0 * L->in_size);
         }
     }

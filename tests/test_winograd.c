@@ -133,6 +133,34 @@ START_TEST(test_gemm_tn)
 }
 END_TEST
 
+/* The im2col convolutions' C (+)= A * B^T (B stored N x K) against
+ * OpenBLAS, overwriting and accumulating. */
+START_TEST(test_gemm_nt)
+{
+    const int M = GEMM_SHAPES[_i][0], N = GEMM_SHAPES[_i][1], K = GEMM_SHAPES[_i][2];
+    const int lda = K + 3, ldb = K + 1, ldc = N + 5;
+    uint64_t r = 11 + _i;
+    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * N * ldb);
+    float *got = malloc(sizeof(float) * M * ldc), *want = malloc(sizeof(float) * M * ldc);
+    for (int i = 0; i < M * lda; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < N * ldb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
+    for (int acc = 0; acc < 2; acc++) {
+        for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 3) - 1.0f;
+        nn_gemm_nt(M, N, K, A, lda, B, ldb, acc, got, ldc);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                    acc ? 1.0f : 0.0f, want, ldc);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < ldc; j++) {
+                const float g = got[i * ldc + j], w = want[i * ldc + j];
+                ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K,
+                              "%dx%dx%d acc %d: C[%d][%d] = %g, want %g", M, N, K, acc, i, j,
+                              g, w);
+            }
+    }
+    free(A), free(B), free(got), free(want);
+}
+END_TEST
+
 /* Not for Winograd: 1 input channel, other kernels, "valid" padding. */
 START_TEST(test_wino_eligible)
 {
@@ -322,6 +350,7 @@ int main(void)
     tcase_add_loop_test(tc, test_wino_matches_conv, 0, (int)(sizeof SHAPES / sizeof SHAPES[0]));
     tcase_add_loop_test(tc, test_gemm_nn, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_loop_test(tc, test_gemm_tn, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
+    tcase_add_loop_test(tc, test_gemm_nt, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_test(tc, test_wino_eligible);
     tcase_add_test(tc, test_plan_with_winograd);
     tcase_add_loop_test(tc, test_wino_input_grad, 0,
