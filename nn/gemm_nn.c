@@ -145,8 +145,9 @@ GEMM_AVX512 static void pack_panel(int K, const float *B, int ldb, int n, int w,
 }
 
 /* P[k][0..w) = B^T[k][j..j+w) = B[j..j+w)[k] (B stored N x K), zeros past
- * N: a transposing copy, scalar; K x 32 per panel against M x K x 32
- * multiply-adds (the im2col convolutions' K = 9 C, M = pixels) */
+ * N: a transposing copy, scalar, K x 32 stores per panel against M x K x 32
+ * multiply-adds, so it pays only from NT_MIN_ROWS rows of A on (see
+ * nn_gemm_nt) */
 static void pack_panel_t(int K, const float *Bt, int ldb, int n, int w, float *P)
 {
     for (int jj = 0; jj < w; jj++) {
@@ -220,11 +221,17 @@ void nn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, in
                 acc ? 1.0f : 0.0f, C, ldc);
 }
 
+/* Below this many rows the scalar transposing copy of B costs about as much
+ * as the multiply-adds (32 / M of them): vgg_wide's 6x6 layers on im2col at
+ * batch 1 (M = 36) took 6.8-7.1 ms per image this way against 3.0-3.5 ms
+ * through Winograd. The im2col layers it serves have M = pixels x images. */
+#define NT_MIN_ROWS 256
+
 void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 int acc, float *C, int ldc)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (nn_gemm_nn_fast()) {
+    if (M >= NT_MIN_ROWS && nn_gemm_nn_fast()) {
         gemm_avx512(0, 1, M, N, K, A, lda, B, ldb, acc, C, ldc);
         return;
     }

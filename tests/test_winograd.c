@@ -75,9 +75,10 @@ END_TEST
 
 /* M, N, K: rows past the last block of 12 (and fewer than one block),
  * columns past the last of 32 (and of 16), a single row, a single column, K
- * past the kernel's panel */
+ * past the kernel's panel; enough rows for nn_gemm_nt's kernel (256) */
 static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},  {64, 96, 96},
-                                     {9, 1, 17},   {10, 20, 600}, {24, 48, 1100}};
+                                     {9, 1, 17},   {10, 20, 600}, {24, 48, 1100},
+                                     {300, 50, 27}};
 
 /* The Winograd GEMMs' kernel (nn/gemm_nn.c) against OpenBLAS, with lda and
  * ldc wider than the matrices: the columns between must stay untouched. */
