@@ -1,5 +1,5 @@
 /* http_server.h - the HTTP front end: libmicrohttpd in its own thread pool
- * (epoll), routing, request bodies, CORS, logging and metrics per request.
+ * (poll), routing, request bodies, CORS, logging and metrics per request.
  *
  * POST /predict bodies are read here, then the connection is suspended and
  * the job goes to the worker pool; the worker resumes the connection with the
