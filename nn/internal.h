@@ -254,6 +254,9 @@ void bn_partial_sum(const float *x, size_t N, int C, double *sum);
 void bn_partial_sqdev(const float *x, size_t N, int C, const float *mean, double *sq);
 void bn_apply(const float *x, float *y, const float *a, const float *s, size_t N, int C);
 void bn_apply_relu(const float *x, float *y, const float *a, const float *s, size_t N, int C);
+/* bn_apply_relu then maxpool_forward of the pooling layer P, in one pass */
+void bn_apply_relu_maxpool(const nn_layer *P, const float *x, float *out, uint8_t *argmax,
+                           const float *a, const float *s, int B);
 void bn_forward_infer(const float *x, float *y, const float *gamma, const float *beta,
                       const float *run_mean, const float *run_var, size_t N, int C, float eps);
 /* ra, rs: when a ReLU follows the batch norm, the forward pass's scale and

@@ -84,6 +84,42 @@ void bn_apply_relu(const float *x, float *y, const float *a, const float *s, siz
     }
 }
 
+/* bn_apply_relu followed by 2x2 max pooling (maxpool_forward), in one pass:
+ * the full-size ReLU output is neither written nor read back. Per window
+ * the same values and the same choice on ties as maxpool_forward, so out
+ * and argmax are those of the two passes, bit for bit. P is the pooling
+ * layer; x is its input's shape. */
+void bn_apply_relu_maxpool(const nn_layer *P, const float *x, float *restrict out,
+                           uint8_t *restrict argmax, const float *restrict a,
+                           const float *restrict s, int B)
+{
+    /* restrict: argmax is uint8_t, which may alias anything; without it the
+     * channel loop reloads a and s after every store and stays scalar */
+    const int W = P->in_w, C = P->in_c, OH = P->out_h, OW = P->out_w;
+    for (int r = 0; r < B * OH; r++) {
+        const int b = r / OH, oh = r % OH;
+        const float *img = x + (size_t)b * P->in_size;
+        for (int ow = 0; ow < OW; ow++) {
+            const float *p00 = img + ((size_t)(2 * oh) * W + 2 * ow) * C;
+            const float *p01 = p00 + C, *p10 = p00 + (size_t)W * C, *p11 = p10 + C;
+            const size_t o = ((size_t)r * OW + ow) * C;
+            for (int c = 0; c < C; c++) {
+                const float v00 = p00[c] * a[c] + s[c], v01 = p01[c] * a[c] + s[c];
+                const float v10 = p10[c] * a[c] + s[c], v11 = p11[c] * a[c] + s[c];
+                float m = v00 > 0 ? v00 : 0.0f;
+                uint8_t k = 0;
+                const float r01 = v01 > 0 ? v01 : 0.0f, r10 = v10 > 0 ? v10 : 0.0f;
+                const float r11 = v11 > 0 ? v11 : 0.0f;
+                if (r01 > m) { m = r01; k = 1; }
+                if (r10 > m) { m = r10; k = 2; }
+                if (r11 > m) { m = r11; k = 3; }
+                out[o + c] = m;
+                argmax[o + c] = k;
+            }
+        }
+    }
+}
+
 /* The gradient that reaches batch norm through a following ReLU is dy where
  * the ReLU's output max(0, x * ra + rs) is positive and 0 elsewhere.
  * Applying that mask here instead of in a separate ReLU pass saves writing

@@ -36,6 +36,16 @@ static int bn_feeds_relu(const nn_model *m, int i)
            m->layers[i + 1].type == L_RELU;
 }
 
+/* A 2x2 max pooling right after a fused batch norm + ReLU (layer i) runs
+ * inside the batch norm's last pass (bn_apply_relu_maxpool): the ReLU's
+ * full-size output, which nothing else reads (the batch norm's backward
+ * pass takes its mask from x, the pooling's from argmax), is never written.
+ * i is the batch norm's index. */
+static int bn_relu_feeds_pool(const nn_model *m, int i)
+{
+    return bn_feeds_relu(m, i) && i + 2 < m->n_layers && m->layers[i + 2].type == L_MAXPOOL;
+}
+
 /* A convolution followed by batch norm in training gets no bias gradient:
  * batch norm subtracts the batch mean of every channel, so its input
  * gradient sums to zero over the batch in every channel (sum of
@@ -233,9 +243,11 @@ static void sum_parts(nn_trainer *t, bn_sync *s, int which, int C, double *out)
 }
 
 /* out = BN(in), or ReLU(BN(in)) when relu is set (the following ReLU layer is
- * then skipped: see bn_feeds_relu). */
+ * then skipped: see bn_feeds_relu); with pool (then relu too) out is the
+ * 2x2 max pooling of that, argmax the pooling's, B the images
+ * (bn_relu_feeds_pool). */
 static void bn_train_forward(nn_trainer *t, bn_sync *s, int li, const float *in, float *out,
-                             size_t N, int relu)
+                             size_t N, int relu, int pool, uint8_t *argmax, int B)
 {
     const nn_layer *L = &t->m->layers[li];
     const int C = L->in_c;
@@ -266,7 +278,9 @@ static void bn_train_forward(nn_trainer *t, bn_sync *s, int li, const float *in,
         }
     }
     s->set ^= 1;
-    if (relu)
+    if (pool)
+        bn_apply_relu_maxpool(&t->m->layers[li + 2], in, out, argmax, a, sh, B);
+    else if (relu)
         bn_apply_relu(in, out, a, sh, N, C);
     else
         bn_apply(in, out, a, sh, N, C);
@@ -337,14 +351,19 @@ static const float *forward_train(nn_trainer *t, nn_replica *r, bn_sync *s, cons
             }
             break;
         case L_BN:
-            if (bn_feeds_relu(m, i))
-                bn_train_forward(t, s, i, in, r->act[i + 1], n / L->in_c, 1);
+            if (bn_relu_feeds_pool(m, i))
+                bn_train_forward(t, s, i, in, r->act[i + 2], n / L->in_c, 1, 1,
+                                 r->argmax[i + 2], B);
+            else if (bn_feeds_relu(m, i))
+                bn_train_forward(t, s, i, in, r->act[i + 1], n / L->in_c, 1, 0, NULL, B);
             else
-                bn_train_forward(t, s, i, in, out, n / L->in_c, 0);
+                bn_train_forward(t, s, i, in, out, n / L->in_c, 0, 0, NULL, B);
             break;
         case L_RELU: if (!bn_feeds_relu(m, i - 1)) relu_forward(in, out, n); break;
         case L_ELU: elu_forward(in, out, n); break;
-        case L_MAXPOOL: maxpool_forward(L, in, out, r->argmax[i], B); break;
+        case L_MAXPOOL:
+            if (!(i >= 2 && bn_relu_feeds_pool(m, i - 2))) maxpool_forward(L, in, out, r->argmax[i], B);
+            break;
         case L_GAP: gap_forward(L, in, out, B); break;
         case L_DENSE:
             dense_forward(in, p, p + L->p_count - L->out_c, out, B, L->in_c, L->out_c);

@@ -24,6 +24,15 @@ static const char *nets[] = {
     "{\"type\":\"conv\",\"filters\":4,\"kernel\":1},{\"type\":\"maxpool\"},"
     "{\"type\":\"conv\",\"filters\":4,\"kernel\":3,\"padding\":\"same\"},{\"type\":\"relu\"},"
     "{\"type\":\"gap\"},{\"type\":\"dense\",\"units\":3}]}",
+    /* batch norm + ReLU + max pooling fused in training
+     * (bn_apply_relu_maxpool), on a 9x9 image whose last row and column the
+     * pooling drops */
+    "{\"name\":\"g3\",\"input\":{\"size\":9},\"classes\":[\"a\",\"b\",\"c\"],\"layers\":["
+    "{\"type\":\"conv\",\"filters\":4,\"kernel\":3,\"padding\":\"same\"},"
+    "{\"type\":\"batchnorm\"},{\"type\":\"relu\"},{\"type\":\"maxpool\"},"
+    "{\"type\":\"conv\",\"filters\":5,\"kernel\":3,\"padding\":\"same\"},"
+    "{\"type\":\"batchnorm\"},{\"type\":\"relu\"},{\"type\":\"maxpool\"},"
+    "{\"type\":\"gap\"},{\"type\":\"dense\",\"units\":3}]}",
 };
 
 static float loss_at(nn_trainer *t, const float *x, const uint8_t *y, int B, uint64_t rng)
@@ -96,6 +105,9 @@ END_TEST
 START_TEST(test_grad_net2) { check_net(nets[1], 0.1f); }
 END_TEST
 
+START_TEST(test_grad_net3) { check_net(nets[2], 0.0f); }
+END_TEST
+
 /* Input gradient of each kind of layer, checked directly on the kernels. */
 START_TEST(test_grad_kernels_input)
 {
@@ -159,6 +171,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_grad_net1);
     tcase_add_test(tc, test_grad_net2);
+    tcase_add_test(tc, test_grad_net3);
     tcase_add_test(tc, test_grad_kernels_input);
     tcase_add_test(tc, test_overfit_tiny_batch);
     suite_add_tcase(s, tc);
