@@ -57,16 +57,23 @@ static int conv_feeds_bn(const nn_model *m, int i)
     return i + 1 < m->n_layers && m->layers[i].type == L_CONV && m->layers[i + 1].type == L_BN;
 }
 
+/* Layers whose output buffer training never writes: flatten (a no-op in
+ * NHWC), a batch norm fused with its ReLU (it writes the ReLU's buffer), and
+ * that ReLU when a max pooling follows too (bn_relu_feeds_pool) */
+static int output_unwritten(const nn_model *m, int i)
+{
+    return m->layers[i].type == L_FLATTEN || bn_feeds_relu(m, i) ||
+           (i >= 1 && bn_relu_feeds_pool(m, i - 1));
+}
+
 static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads)
 {
     if (own_grads && !(r->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float))))
         return -1;
-    /* every layer output gets its own buffer, except flatten (a no-op in NHWC)
-     * and a batch norm fused with its ReLU (its output is never written) */
+    /* every layer output that is written gets its own buffer */
     size_t total = 0;
     for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].type != L_FLATTEN && !bn_feeds_relu(m, i))
-            total += m->layers[i].out_size;
+        if (!output_unwritten(m, i)) total += m->layers[i].out_size;
     r->act_mem = malloc(sizeof(float) * total * nb);
     r->gbuf[0] = malloc(sizeof(float) * m->max_act * nb);
     r->gbuf[1] = malloc(sizeof(float) * m->max_act * nb);
@@ -75,7 +82,7 @@ static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads
     size_t off = 0, rows = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *L = &m->layers[i];
-        if (L->type != L_FLATTEN && !bn_feeds_relu(m, i)) {
+        if (!output_unwritten(m, i)) {
             r->act[i] = r->act_mem + off;
             off += L->out_size * nb;
         }
@@ -243,11 +250,11 @@ static void sum_parts(nn_trainer *t, bn_sync *s, int which, int C, double *out)
 }
 
 /* out = BN(in), or ReLU(BN(in)) when relu is set (the following ReLU layer is
- * then skipped: see bn_feeds_relu); with pool (then relu too) out is the
- * 2x2 max pooling of that, argmax the pooling's, B the images
+ * then skipped: see bn_feeds_relu); with argmax (then relu too) out is the
+ * 2x2 max pooling of that and argmax the pooling's, B the images
  * (bn_relu_feeds_pool). */
 static void bn_train_forward(nn_trainer *t, bn_sync *s, int li, const float *in, float *out,
-                             size_t N, int relu, int pool, uint8_t *argmax, int B)
+                             size_t N, int relu, uint8_t *argmax, int B)
 {
     const nn_layer *L = &t->m->layers[li];
     const int C = L->in_c;
@@ -278,7 +285,7 @@ static void bn_train_forward(nn_trainer *t, bn_sync *s, int li, const float *in,
         }
     }
     s->set ^= 1;
-    if (pool)
+    if (argmax)
         bn_apply_relu_maxpool(&t->m->layers[li + 2], in, out, argmax, a, sh, B);
     else if (relu)
         bn_apply_relu(in, out, a, sh, N, C);
@@ -352,17 +359,17 @@ static const float *forward_train(nn_trainer *t, nn_replica *r, bn_sync *s, cons
             break;
         case L_BN:
             if (bn_relu_feeds_pool(m, i))
-                bn_train_forward(t, s, i, in, r->act[i + 2], n / L->in_c, 1, 1,
-                                 r->argmax[i + 2], B);
+                bn_train_forward(t, s, i, in, r->act[i + 2], n / L->in_c, 1, r->argmax[i + 2], B);
             else if (bn_feeds_relu(m, i))
-                bn_train_forward(t, s, i, in, r->act[i + 1], n / L->in_c, 1, 0, NULL, B);
+                bn_train_forward(t, s, i, in, r->act[i + 1], n / L->in_c, 1, NULL, B);
             else
-                bn_train_forward(t, s, i, in, out, n / L->in_c, 0, 0, NULL, B);
+                bn_train_forward(t, s, i, in, out, n / L->in_c, 0, NULL, B);
             break;
         case L_RELU: if (!bn_feeds_relu(m, i - 1)) relu_forward(in, out, n); break;
         case L_ELU: elu_forward(in, out, n); break;
-        case L_MAXPOOL:
-            if (!(i >= 2 && bn_relu_feeds_pool(m, i - 2))) maxpool_forward(L, in, out, r->argmax[i], B);
+        case L_MAXPOOL: /* unless the batch norm two layers back did it */
+            if (!(i >= 2 && bn_relu_feeds_pool(m, i - 2)))
+                maxpool_forward(L, in, out, r->argmax[i], B);
             break;
         case L_GAP: gap_forward(L, in, out, B); break;
         case L_DENSE:

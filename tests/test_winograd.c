@@ -80,86 +80,49 @@ static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},  {64,
                                      {9, 1, 17},   {10, 20, 600}, {24, 48, 1100},
                                      {300, 50, 27}};
 
-/* The Winograd GEMMs' kernel (nn/gemm_nn.c) against OpenBLAS, with lda and
- * ldc wider than the matrices: the columns between must stay untouched. */
-START_TEST(test_gemm_nn)
+/* The GEMM kernels (nn/gemm_nn.c) against OpenBLAS on one of GEMM_SHAPES,
+ * with lda, ldb and ldc wider than the matrices: the columns between must
+ * stay untouched. ta: nn_gemm_tn (A stored K x M, the weight gradients);
+ * tb: nn_gemm_nt (B stored N x K, the im2col convolutions); neither:
+ * nn_gemm_nn. The transposed ones both overwrite and accumulate. */
+static void check_gemm(int ta, int tb, int shape, uint64_t seed)
 {
-    const int M = GEMM_SHAPES[_i][0], N = GEMM_SHAPES[_i][1], K = GEMM_SHAPES[_i][2];
-    const int lda = K + 3, ldb = N + 1, ldc = N + 5;
-    uint64_t r = 99 + _i;
-    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * K * ldb);
+    const int M = GEMM_SHAPES[shape][0], N = GEMM_SHAPES[shape][1], K = GEMM_SHAPES[shape][2];
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 5;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
+    uint64_t r = seed + shape;
+    float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
     float *got = malloc(sizeof(float) * M * ldc), *want = malloc(sizeof(float) * M * ldc);
-    for (int i = 0; i < M * lda; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
-    for (int i = 0; i < K * ldb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
-    for (int i = 0; i < M * ldc; i++) got[i] = want[i] = 7.0f;
-    nn_gemm_nn(M, N, K, A, lda, B, ldb, got, ldc);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f,
-                want, ldc);
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < ldc; j++) {
-            const float g = got[i * ldc + j], w = want[i * ldc + j];
-            ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K, "%dx%dx%d: C[%d][%d] = %g, want %g",
-                          M, N, K, i, j, g, w);
-        }
-    free(A), free(B), free(got), free(want);
-}
-END_TEST
-
-/* The weight gradients' C (+)= A^T * B (A stored K x M) against OpenBLAS,
- * overwriting and accumulating: full blocks of 12 rows, a cut one, K in
- * several panel slices. */
-START_TEST(test_gemm_tn)
-{
-    const int M = GEMM_SHAPES[_i][0], N = GEMM_SHAPES[_i][1], K = GEMM_SHAPES[_i][2];
-    const int lda = M + 3, ldb = N + 1, ldc = N + 5;
-    uint64_t r = 7 + _i;
-    float *A = malloc(sizeof(float) * K * lda), *B = malloc(sizeof(float) * K * ldb);
-    float *got = malloc(sizeof(float) * M * ldc), *want = malloc(sizeof(float) * M * ldc);
-    for (int i = 0; i < K * lda; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
-    for (int i = 0; i < K * ldb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
-    for (int acc = 0; acc < 2; acc++) {
+    for (size_t i = 0; i < na; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < nb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
+    for (int acc = 0; acc < (ta || tb ? 2 : 1); acc++) {
         for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 5) - 2.0f;
-        nn_gemm_tn(M, N, K, A, lda, B, ldb, acc, got, ldc);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                    acc ? 1.0f : 0.0f, want, ldc);
+        if (ta)
+            nn_gemm_tn(M, N, K, A, lda, B, ldb, acc, got, ldc);
+        else if (tb)
+            nn_gemm_nt(M, N, K, A, lda, B, ldb, acc, got, ldc);
+        else
+            nn_gemm_nn(M, N, K, A, lda, B, ldb, got, ldc);
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, want, ldc);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < ldc; j++) {
                 const float g = got[i * ldc + j], w = want[i * ldc + j];
                 ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K,
-                              "%dx%dx%d acc %d: C[%d][%d] = %g, want %g", M, N, K, acc, i, j,
-                              g, w);
+                              "%s %dx%dx%d acc %d: C[%d][%d] = %g, want %g",
+                              ta ? "tn" : tb ? "nt" : "nn", M, N, K, acc, i, j, g, w);
             }
     }
     free(A), free(B), free(got), free(want);
 }
+
+START_TEST(test_gemm_nn) { check_gemm(0, 0, _i, 99); }
 END_TEST
 
-/* The im2col convolutions' C (+)= A * B^T (B stored N x K) against
- * OpenBLAS, overwriting and accumulating. */
-START_TEST(test_gemm_nt)
-{
-    const int M = GEMM_SHAPES[_i][0], N = GEMM_SHAPES[_i][1], K = GEMM_SHAPES[_i][2];
-    const int lda = K + 3, ldb = K + 1, ldc = N + 5;
-    uint64_t r = 11 + _i;
-    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * N * ldb);
-    float *got = malloc(sizeof(float) * M * ldc), *want = malloc(sizeof(float) * M * ldc);
-    for (int i = 0; i < M * lda; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
-    for (int i = 0; i < N * ldb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
-    for (int acc = 0; acc < 2; acc++) {
-        for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 3) - 1.0f;
-        nn_gemm_nt(M, N, K, A, lda, B, ldb, acc, got, ldc);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                    acc ? 1.0f : 0.0f, want, ldc);
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < ldc; j++) {
-                const float g = got[i * ldc + j], w = want[i * ldc + j];
-                ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K,
-                              "%dx%dx%d acc %d: C[%d][%d] = %g, want %g", M, N, K, acc, i, j,
-                              g, w);
-            }
-    }
-    free(A), free(B), free(got), free(want);
-}
+START_TEST(test_gemm_tn) { check_gemm(1, 0, _i, 7); }
+END_TEST
+
+START_TEST(test_gemm_nt) { check_gemm(0, 1, _i, 11); }
 END_TEST
 
 /* Not for Winograd: 1 input channel, other kernels, "valid" padding. */
