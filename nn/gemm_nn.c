@@ -156,6 +156,23 @@ static void pack_panel_t(int K, const float *Bt, int ldb, int n, int w, float *P
     }
 }
 
+/* C = A * B with B already in panels (nn_gemm_panel_at): no copy, and the
+ * panels are read front to back, one stream */
+GEMM_AVX512 static void gemm_avx512_panels(int M, int N, int K, const float *A, int lda,
+                                           const float *Bp, float *C, int ldc)
+{
+    for (int j = 0; j < N; j += 32) {
+        const int n = N - j, w = n > 16 ? 32 : 16;
+        const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
+        const float *P = Bp + (size_t)j * K;
+        for (int i = 0; i < M; i += R) {
+            const int rows = M - i < R ? M - i : R;
+            block_nn(K, A + (size_t)i * lda, lda, P, w, C + (size_t)i * ldc + j, ldc, m0, m1,
+                     rows, 0);
+        }
+    }
+}
+
 /* K in slices of PANEL_K, every slice after the first (or every one, acc)
  * adding to C; tb: B is stored transposed (N x K, ldb) */
 GEMM_AVX512 static void gemm_avx512(int ta, int tb, int M, int N, int K, const float *A,
@@ -205,6 +222,29 @@ void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
     }
 #endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f,
+                C, ldc);
+}
+
+int nn_gemm_panels(void)
+{
+    return nn_gemm_nn_fast();
+}
+
+size_t nn_gemm_panel_floats(int K, int N)
+{
+    return (size_t)K * (size_t)(nn_gemm_panels() ? (N + 15) / 16 * 16 : N);
+}
+
+void nn_gemm_nn_panels(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
+                       int ldc)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (nn_gemm_panels()) {
+        gemm_avx512_panels(M, N, K, A, lda, Bp, C, ldc);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, Bp, N, 0.0f,
                 C, ldc);
 }
 

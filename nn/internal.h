@@ -121,8 +121,8 @@ struct nn_ws {
 };
 
 /* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) for fp32 3x3 convolutions
- * (winograd.c). U: [P][C][O] floats (P = 16 or 36 transformed positions),
- * scratch: nn_wino_scratch_floats. */
+ * (winograd.c). U: P planes (16 or 36 transformed positions) of C x O
+ * floats, in nn_gemm_panel_at's layout; scratch: nn_wino_scratch_floats. */
 #define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
 #define NN_WINO_MIN_TILES_FAST 8 /* the same with gemm_nn.c's AVX-512 kernel */
 #define NN_WINO_CHUNK_TILES 576  /* F(2x2) tiles transformed at once (whole images) */
@@ -134,8 +134,9 @@ void nn_wino_pack(const nn_layer *L, const float *W, float *U);
 /* Training. Scratch of both gradients: nn_wino_grad_scratch_floats(L, B).
  * dW [O][3][3][C] += the weight gradient of L for input in and output
  * gradient dout (B images); din = the input gradient, from Ut, the filters
- * of the input gradient ([P][O][C]) that nn_wino_pack_turned(L, W, Ut)
- * writes, nn_wino_weight_floats(L) floats like U. */
+ * of the input gradient (P planes of O x C, laid out likewise) that
+ * nn_wino_pack_turned(L, W, Ut) writes, nn_wino_weight_floats(L) floats
+ * like U. */
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch);
 void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut);
 void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
@@ -182,6 +183,23 @@ void nn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, in
 void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 int acc, float *C, int ldc);
 int nn_gemm_nn_fast(void);
+/* B (K x N) stored for the kernel ahead of time, when it is used many times
+ * (Winograd's transformed filters): with AVX-512 in column panels, each
+ * K x w contiguous (w = 32, the last 16 or 32: zero-padded), one after the
+ * other, so that nn_gemm_nn_panels neither copies nor strides; else
+ * row-major, and nn_gemm_nn_panels is cblas_sgemm with ldb = N.
+ * nn_gemm_panels() tells which; nn_gemm_panel_floats how much it takes;
+ * nn_gemm_panel_at where B[k][n] goes, for panels as nn_gemm_panels() says. */
+int nn_gemm_panels(void);
+size_t nn_gemm_panel_floats(int K, int N);
+static inline size_t nn_gemm_panel_at(int panels, int K, int N, int k, int n)
+{
+    if (!panels) return (size_t)k * N + n;
+    const int j = n & ~31, w = N - j > 16 ? 32 : 16;
+    return (size_t)j * K + (size_t)k * w + (size_t)(n - j);
+}
+void nn_gemm_nn_panels(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
+                       int ldc);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
  * of memory. */

@@ -89,7 +89,11 @@ static size_t plane_of(size_t T, int W)
 
 size_t nn_wino_weight_floats(const nn_layer *L)
 {
-    return (size_t)planes_of(L) * L->out_c * L->in_c;
+    /* the forward filters' planes are C x O, the input gradient's O x C:
+     * the same unless the panels pad */
+    const size_t f = nn_gemm_panel_floats(L->in_c, L->out_c);
+    const size_t g = nn_gemm_panel_floats(L->out_c, L->in_c);
+    return (size_t)planes_of(L) * (f > g ? f : g);
 }
 
 static int wider(const nn_layer *L)
@@ -200,17 +204,22 @@ NN_WINO_CLONES static void filter_tile(const float *w, int C, int n, size_t plan
 }
 
 /* U[x] = (G g G^T)[x] for the 3x3 filters g = W[o][.][.][c] of every pair
- * (o, c), C x O (rows of O contiguous: nn_gemm_nn's B in the forward pass)
- * if by_c, else O x C (that of the input gradient); the filters turned by
- * 180 degrees (the taps read in reverse) if turned, which only F(4x4)
- * needs (see nn_wino_pack_turned). Blocks of 16 x 16 channel pairs go
- * through a buffer on the stack, transposed from there when by_c. */
+ * (o, c), C x O (nn_gemm_nn_panels' B in the forward pass) if by_c, else
+ * O x C (that of the input gradient), each plane in the GEMM's panel layout
+ * (nn_gemm_panel_at; the planes nn_gemm_panel_floats apart); the filters
+ * turned by 180 degrees (the taps read in reverse) if turned, which only
+ * F(4x4) needs (see nn_wino_pack_turned). Blocks of 16 x 16 channel pairs
+ * go through a buffer on the stack, transposed from there when by_c; a
+ * block's 16 columns never straddle two panels (those are 32 wide). */
 static void pack(const nn_layer *L, const float *W, int turned, int by_c, float *U)
 {
     enum { BL = 16 };
     float blk[36 * BL * BL], tmp[18 * BL];
     const int O = L->out_c, C = L->in_c, m = tile_side(L), P = planes_of(L);
-    const size_t plane = (size_t)O * C;
+    const int panels = nn_gemm_panels(), R = by_c ? C : O, S = by_c ? O : C;
+    const size_t plane = nn_gemm_panel_floats(R, S);
+    if (plane != (size_t)R * S) /* the panels' padding columns */
+        memset(U, 0, sizeof(float) * plane * P);
     for (int o0 = 0; o0 < O; o0 += BL)
         for (int c0 = 0; c0 < C; c0 += BL) {
             const int on = O - o0 < BL ? O - o0 : BL, cn = C - c0 < BL ? C - c0 : BL;
@@ -229,11 +238,15 @@ static void pack(const nn_layer *L, const float *W, int turned, int by_c, float 
                 const float *b = blk + x * BL * BL;
                 float *u = U + x * plane;
                 if (by_c)
-                    for (int c = 0; c < cn; c++)
-                        for (int o = 0; o < on; o++) u[(size_t)(c0 + c) * O + o0 + o] = b[o * BL + c];
+                    for (int c = 0; c < cn; c++) {
+                        float *row = u + nn_gemm_panel_at(panels, R, S, c0 + c, o0);
+                        for (int o = 0; o < on; o++) row[o] = b[o * BL + c];
+                    }
                 else
-                    for (int o = 0; o < on; o++)
-                        for (int c = 0; c < cn; c++) u[(size_t)(o0 + o) * C + c0 + c] = b[o * BL + c];
+                    for (int o = 0; o < on; o++) {
+                        float *row = u + nn_gemm_panel_at(panels, R, S, o0 + o, c0);
+                        for (int c = 0; c < cn; c++) row[c] = b[o * BL + c];
+                    }
             }
         }
 }
@@ -364,7 +377,7 @@ static void output_transform(const nn_layer *L, const float *M, int n, const flo
 }
 
 /* out = the convolution L of in by U's filters: M[x] = V[x] * U[x] with U[x]
- * C x O (the layout nn_wino_pack writes). Turned, U is what
+ * C x O (in the panels nn_wino_pack writes). Turned, U is what
  * nn_wino_pack_turned wrote for the layer whose input gradient L computes
  * (L's C and O swapped, so again U[x] is L's C x O), and the filters are
  * those turned by 180 degrees. For F(2x2), G rot(g) G^T = P (G g G^T) P^T
@@ -377,6 +390,7 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
     static const int mirror[4] = {3, 1, 2, 0};
     const int C = L->in_c, O = L->out_c, m = tile_side(L), P = planes_of(L);
     const int chunk = chunk_images(L, B), tiles = tiles_of(L);
+    const size_t up = nn_gemm_panel_floats(C, O);
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int n = B - b0 < chunk ? B - b0 : chunk;
         const int T = n * tiles;
@@ -385,7 +399,7 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
         for (int x = 0; x < P; x++) {
             /* F(4x4)'s turned U was transformed turned (nn_wino_pack_turned) */
             const int ux = turned && m == 2 ? 4 * mirror[x / 4] + mirror[x % 4] : x;
-            nn_gemm_nn(T, O, C, c.V + x * c.pv, C, U + (size_t)ux * O * C, O, c.M + x * c.pm, O);
+            nn_gemm_nn_panels(T, O, C, c.V + x * c.pv, C, U + (size_t)ux * up, c.M + x * c.pm, O);
         }
         /* zero is also the bias if there is none */
         output_transform(L, c.M, n, bias ? bias : c.zero, relu, out + (size_t)b0 * L->out_size,

@@ -82,25 +82,38 @@ static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},  {64,
 
 /* The GEMM kernels (nn/gemm_nn.c) against OpenBLAS on one of GEMM_SHAPES,
  * with lda, ldb and ldc wider than the matrices: the columns between must
- * stay untouched. ta: nn_gemm_tn (A stored K x M, the weight gradients);
- * tb: nn_gemm_nt (B stored N x K, the im2col convolutions); neither:
- * nn_gemm_nn. The transposed ones both overwrite and accumulate. */
-static void check_gemm(int ta, int tb, int shape, uint64_t seed)
+ * stay untouched. GEMM_TN: nn_gemm_tn (A stored K x M, the weight
+ * gradients); GEMM_NT: nn_gemm_nt (B stored N x K, the im2col
+ * convolutions); GEMM_PANELS: nn_gemm_nn_panels, B first laid out by
+ * nn_gemm_panel_at with NaN in the padding (never to reach C). The
+ * transposed ones both overwrite and accumulate. */
+enum { GEMM_NN, GEMM_TN, GEMM_NT, GEMM_PANELS };
+
+static void check_gemm(int op, int shape, uint64_t seed)
 {
+    static const char *const NAME[] = {"nn", "tn", "nt", "panels"};
+    const int ta = op == GEMM_TN, tb = op == GEMM_NT;
     const int M = GEMM_SHAPES[shape][0], N = GEMM_SHAPES[shape][1], K = GEMM_SHAPES[shape][2];
     const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 5;
     const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
     uint64_t r = seed + shape;
     float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+    float *Bp = malloc(sizeof(float) * nn_gemm_panel_floats(K, N));
     float *got = malloc(sizeof(float) * M * ldc), *want = malloc(sizeof(float) * M * ldc);
     for (size_t i = 0; i < na; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < nb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < nn_gemm_panel_floats(K, N); i++) Bp[i] = NAN;
+    for (int k = 0; k < K && op == GEMM_PANELS; k++)
+        for (int n = 0; n < N; n++)
+            Bp[nn_gemm_panel_at(nn_gemm_panels(), K, N, k, n)] = B[(size_t)k * ldb + n];
     for (int acc = 0; acc < (ta || tb ? 2 : 1); acc++) {
         for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 5) - 2.0f;
         if (ta)
             nn_gemm_tn(M, N, K, A, lda, B, ldb, acc, got, ldc);
         else if (tb)
             nn_gemm_nt(M, N, K, A, lda, B, ldb, acc, got, ldc);
+        else if (op == GEMM_PANELS)
+            nn_gemm_nn_panels(M, N, K, A, lda, Bp, got, ldc);
         else
             nn_gemm_nn(M, N, K, A, lda, B, ldb, got, ldc);
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
@@ -109,20 +122,23 @@ static void check_gemm(int ta, int tb, int shape, uint64_t seed)
             for (int j = 0; j < ldc; j++) {
                 const float g = got[i * ldc + j], w = want[i * ldc + j];
                 ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K,
-                              "%s %dx%dx%d acc %d: C[%d][%d] = %g, want %g",
-                              ta ? "tn" : tb ? "nt" : "nn", M, N, K, acc, i, j, g, w);
+                              "%s %dx%dx%d acc %d: C[%d][%d] = %g, want %g", NAME[op], M, N, K,
+                              acc, i, j, g, w);
             }
     }
-    free(A), free(B), free(got), free(want);
+    free(A), free(B), free(Bp), free(got), free(want);
 }
 
-START_TEST(test_gemm_nn) { check_gemm(0, 0, _i, 99); }
+START_TEST(test_gemm_nn) { check_gemm(GEMM_NN, _i, 99); }
 END_TEST
 
-START_TEST(test_gemm_tn) { check_gemm(1, 0, _i, 7); }
+START_TEST(test_gemm_tn) { check_gemm(GEMM_TN, _i, 7); }
 END_TEST
 
-START_TEST(test_gemm_nt) { check_gemm(0, 1, _i, 11); }
+START_TEST(test_gemm_panels) { check_gemm(GEMM_PANELS, _i, 5); }
+END_TEST
+
+START_TEST(test_gemm_nt) { check_gemm(GEMM_NT, _i, 11); }
 END_TEST
 
 /* Not for Winograd: 1 input channel, other kernels, "valid" padding. */
@@ -315,6 +331,8 @@ int main(void)
     tcase_add_loop_test(tc, test_gemm_nn, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_loop_test(tc, test_gemm_tn, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_loop_test(tc, test_gemm_nt, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
+    tcase_add_loop_test(tc, test_gemm_panels, 0,
+                        (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_test(tc, test_wino_eligible);
     tcase_add_test(tc, test_plan_with_winograd);
     tcase_add_loop_test(tc, test_wino_input_grad, 0,
