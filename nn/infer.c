@@ -74,6 +74,9 @@ static const float *step_infer(const nn_model *m, const nn_step *st, const float
                             out, B, ws->wino_scratch);
             return out;
         }
+        if (conv_forward_c1(L, in, st->W, st->defer ? NULL : st->b, !st->defer && st->relu,
+                            out, B) == 0)
+            return out;
         conv_forward(L, in, st->W, NULL, out, B, ws->col);
         if (!st->defer) bias_act(out, st->b, n / L->out_c, L->out_c, st->relu);
         return out;

@@ -255,6 +255,11 @@ size_t nn_conv_chunk_images(const nn_layer *L, int batch);
  * b == NULL: no bias (the caller adds it in a fused pass). */
 void conv_forward(const nn_layer *L, const float *in, const float *W, const float *b,
                   float *out, int B, float *col);
+/* The same for one input channel, then ReLU if relu, with no scratch; -1
+ * (nothing done) unless L has one input channel, k <= 7 and the CPU AVX-512.
+ * conv_forward calls it first. */
+int conv_forward_c1(const nn_layer *L, const float *in, const float *W, const float *b,
+                    int relu, float *out, int B);
 /* db [O] += dout [M, O] summed over its M rows */
 void conv_bias_backward(const float *dout, size_t M, int O, float *db);
 /* din may be NULL (first layer), db too (no bias gradient wanted). dW, db

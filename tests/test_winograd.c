@@ -141,6 +141,58 @@ END_TEST
 START_TEST(test_gemm_nt) { check_gemm(GEMM_NT, _i, 11); }
 END_TEST
 
+/* H, W, O, k, pad of conv_forward_c1's tests: vgg_wide's first layer, more
+ * than one chunk of 64 filters with a tail, a 5x5 kernel, "valid" padding,
+ * an even kernel (out 4x3) */
+static const int C1_SHAPES[][5] = {
+    {48, 48, 48, 3, 1}, {7, 5, 70, 3, 1}, {9, 9, 5, 5, 2}, {6, 6, 16, 3, 0}, {5, 4, 17, 4, 1}};
+
+/* The one-channel direct convolution (layer_conv.c) against the sum written
+ * out, 2 images, with and without bias and ReLU. */
+START_TEST(test_conv_c1)
+{
+    const int *sh = C1_SHAPES[_i], H = sh[0], Wd = sh[1], O = sh[2], k = sh[3], pad = sh[4];
+    nn_layer L = {0};
+    L.type = L_CONV, L.in_h = H, L.in_w = Wd, L.in_c = 1, L.out_c = O, L.k = k, L.pad = pad;
+    L.out_h = H + 2 * pad - k + 1, L.out_w = Wd + 2 * pad - k + 1;
+    L.in_size = (size_t)H * Wd, L.out_size = (size_t)L.out_h * L.out_w * O;
+    const int B = 2;
+    uint64_t r = 3 + _i;
+    float *x = malloc(sizeof(float) * L.in_size * B), *W = malloc(sizeof(float) * O * k * k);
+    float *bias = malloc(sizeof(float) * O), *got = malloc(sizeof(float) * L.out_size * B);
+    for (size_t i = 0; i < L.in_size * B; i++) x[i] = nn_rng_uniform(&r);
+    for (int i = 0; i < O * k * k; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < O; i++) bias[i] = nn_rng_uniform(&r) - 0.5f;
+    for (int mode = 0; mode < 4; mode++) {
+        const float *b = mode & 1 ? bias : NULL;
+        const int relu = mode >> 1;
+        if (conv_forward_c1(&L, x, W, b, relu, got, B) != 0) {
+            ck_assert(!nn_gemm_nn_fast()); /* without AVX-512 im2col does it */
+            break;
+        }
+        for (int img = 0; img < B; img++)
+            for (int oy = 0; oy < L.out_h; oy++)
+                for (int ox = 0; ox < L.out_w; ox++)
+                    for (int o = 0; o < O; o++) {
+                        double want = b ? b[o] : 0.0;
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                const int iy = oy + ky - pad, ix = ox + kx - pad;
+                                if (iy >= 0 && iy < H && ix >= 0 && ix < Wd)
+                                    want += (double)W[(o * k + ky) * k + kx] *
+                                            x[(size_t)img * L.in_size + (size_t)iy * Wd + ix];
+                            }
+                        if (relu && want < 0) want = 0;
+                        const float g = got[(((size_t)img * L.out_h + oy) * L.out_w + ox) * O + o];
+                        ck_assert_msg(fabs(g - want) <= 1e-5,
+                                      "%dx%d O %d k %d pad %d mode %d: [%d][%d][%d][%d] = %g, "
+                                      "want %g", H, Wd, O, k, pad, mode, img, oy, ox, o, g, want);
+                    }
+    }
+    free(x), free(W), free(bias), free(got);
+}
+END_TEST
+
 /* Not for Winograd: 1 input channel, other kernels, "valid" padding. */
 START_TEST(test_wino_eligible)
 {
@@ -333,6 +385,7 @@ int main(void)
     tcase_add_loop_test(tc, test_gemm_nt, 0, (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_loop_test(tc, test_gemm_panels, 0,
                         (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
+    tcase_add_loop_test(tc, test_conv_c1, 0, (int)(sizeof C1_SHAPES / sizeof C1_SHAPES[0]));
     tcase_add_test(tc, test_wino_eligible);
     tcase_add_test(tc, test_plan_with_winograd);
     tcase_add_loop_test(tc, test_wino_input_grad, 0,
