@@ -444,6 +444,26 @@ def cmd_table(a):
         print("final parameters (running statistics included): " + ", ".join(rel))
 
 
+def cmd_band(a):
+    """Per epoch, the range of the train loss over runs that differ only by
+    rounding, C's and PyTorch's, and whether the two ranges meet."""
+    def losses(dirs):
+        hists = [read_csv(os.path.join(d, "history.csv")) for d in dirs]
+        n = min(len(h) for h in hists) if hists else 0
+        return [[float(h[i]["loss"]) for h in hists] for i in range(n)]
+    c, t = losses(a.c), losses(a.torch)
+    print("| epoch | C train loss, %d runs | PyTorch, %d runs | ranges meet |" % (len(a.c), len(a.torch)))
+    print("|---:|---|---|---|")
+    meet = 0
+    for i in range(min(len(c), len(t))):
+        ok = min(c[i]) <= max(t[i]) and min(t[i]) <= max(c[i])
+        meet += ok
+        print("| %d | %.4f-%.4f | %.4f-%.4f | %s |"
+              % (i + 1, min(c[i]), max(c[i]), min(t[i]), max(t[i]), "yes" if ok else "no"))
+    print()
+    print("train-loss ranges meet at %d of %d epochs" % (meet, min(len(c), len(t))))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -477,8 +497,13 @@ def main():
     tb.add_argument("--c-eval", help="eval's CSV for the C snapshots (validation loss)")
     tb.add_argument("--c-log", help="emotiond train's stderr (running loss every 100 steps)")
     tb.add_argument("--c-weights", help="the C run's final model, compared with torch's final.npy")
+    bd = sub.add_parser("band", help="train-loss ranges of C runs and PyTorch runs that "
+                                       "differ only by rounding")
+    bd.add_argument("--c", required=True, action="append", help="an emotiond train output directory")
+    bd.add_argument("--torch", required=True, action="append", help="a train output directory")
     a = ap.parse_args()
-    {"train": cmd_train, "eval": cmd_eval, "decode-check": cmd_decode_check, "table": cmd_table}[a.cmd](a)
+    {"train": cmd_train, "eval": cmd_eval, "decode-check": cmd_decode_check, "table": cmd_table,
+     "band": cmd_band}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@
 #    |A - B|, what rounding alone does (this is what verifies data order,
 #    optimizer, weight decay and batch norm; fp32 rounding moves a step-1
 #    gradient by ~3e-3 here against float64, and training at lr 0.02
-#    amplifies it). --no-check skips it.
+#    amplifies it). Then the band: C twice more (one thread; OpenBLAS's
+#    Prescott kernels) and torch from two more nudges, and per epoch whether
+#    the two sides' train-loss ranges meet. --no-check skips it.
 # 3. The comparison: ARCH as is (dropout on), N epochs (default 3) on the whole
 #    training set; `emotiond train` once, PyTorch twice (torch seeds 1 and 2:
 #    different dropout masks) to measure the noise band. --check-only stops
@@ -37,7 +39,7 @@
 # only); `--max-train N` makes a quick smoke run. Raw outputs stay in OUT (default
 # build/bench/loss_curve): c/ (history.csv, train.log, epoch-NNN.emod),
 # torch_a/ and torch_b/ (history.csv, steps.csv, train.log), tables.md.
-# Time on the 2-core machine: the check about 3 minutes; the comparison about
+# Time on the 2-core machine: the check about 10 minutes; the comparison about
 # 6 minutes for C and 13 minutes per PyTorch run, some 35 minutes in all.
 # Run it niced in the background when others measure speed. Never fails on
 # the numbers; exits non-zero when something cannot be built or run.
@@ -96,12 +98,13 @@ elif ! git diff --quiet HEAD -- nn service 2>/dev/null; then rev="$rev+dirty"; f
 echo "# loss_curve.sh: commit $rev, $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg), $(date -u +%FT%TZ)"
 "$out/bin/make_model" "$arch" "$out/init.emod" "$init_seed"
 
-# c_train DIR INIT EPOCHS MAX_TRAIN: emotiond train, augmentation off, constant lr
+# c_train DIR INIT EPOCHS MAX_TRAIN [THREADS]: emotiond train, augmentation off,
+# constant lr, 2 threads unless THREADS
 c_train() {
   rm -rf "$1"; mkdir -p "$1"
-  echo "# C: emotiond train --init $2, $3 epochs, max-train $4 -> $1/train.log"
+  echo "# C: emotiond train --init $2, $3 epochs, max-train $4, threads ${5:-2}${OPENBLAS_CORETYPE:+, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE} -> $1/train.log"
   "$out/bin/emotiond" train --init "$2" --data "$data" --out "$1" --epochs "$3" --max-train "$4" \
-    --seed "$seed" --threads 2 --schedule none --warmup-epochs 0 \
+    --seed "$seed" --threads "${5:-2}" --schedule none --warmup-epochs 0 \
     --flip 0 --shift 0 --rotate 0 --scale 0 --erase 0 --snapshots > "$1/train.log" 2>&1 || {
       tail -5 "$1/train.log" >&2; echo "loss_curve.sh: emotiond train failed" >&2; exit 1; }
 }
@@ -144,6 +147,23 @@ EOF
       --c-eval "$d/c/eval.csv" --c-log "$d/c/train.log" --c-weights "$d/c/checkpoint.emod"
     echo
   } | tee "$d/table.md"
+  # One nudged run is a narrow band: this check overfits 1,280 images, so
+  # rounding alone fans the curves out (bench/README.md measured C's epoch-5
+  # loss over 0.53-0.71 from which OpenBLAS kernel sums the dense layer). More
+  # runs of each side that differ only by rounding: C on one thread (another
+  # summation order) and with OpenBLAS's generic kernels (Prescott: any
+  # x86-64), PyTorch from two more nudges.
+  c_train "$d/c_t1" "$d/init.emod" 5 1280 1
+  OPENBLAS_CORETYPE=Prescott c_train "$d/c_prescott" "$d/init.emod" 5 1280
+  torch_train "$d/torch_p2" "$d/init.emod" 5 1280 1 --perturb 1.2e-7
+  torch_train "$d/torch_p3" "$d/init.emod" 5 1280 1 --perturb 3e-7
+  {
+    echo "## Check: the rounding band, 3 C runs and 4 PyTorch runs"
+    echo
+    "$PYTHON" bench/loss_curve.py band --c "$d/c" --c "$d/c_t1" --c "$d/c_prescott" \
+      --torch "$d/torch" --torch "$d/torch_p" --torch "$d/torch_p2" --torch "$d/torch_p3"
+    echo
+  } | tee -a "$d/table.md"
 fi
 
 if [ $compare = 1 ]; then
