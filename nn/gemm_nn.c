@@ -156,6 +156,22 @@ static void pack_panel_t(int K, const float *Bt, int ldb, int n, int w, float *P
     }
 }
 
+/* C[0..M)[0..w) (+)= op(A) * P, P one packed K x w panel: the row blocks
+ * of both drivers below */
+GEMM_AVX512 static inline __attribute__((always_inline)) void
+panel_rows(int ta, int M, int K, const float *A, int lda, const float *P, int w, float *C,
+           int ldc, __mmask16 m0, __mmask16 m1, int acc)
+{
+    for (int i = 0; i < M; i += R) {
+        const int rows = M - i < R ? M - i : R;
+        float *Ci = C + (size_t)i * ldc;
+        if (ta)
+            block_tn(K, A + i, lda, P, w, Ci, ldc, m0, m1, rows, acc);
+        else
+            block_nn(K, A + (size_t)i * lda, lda, P, w, Ci, ldc, m0, m1, rows, acc);
+    }
+}
+
 /* C = A * B with B already in panels (nn_gemm_panel_at): no copy, and the
  * panels are read front to back, one stream */
 GEMM_AVX512 static void gemm_avx512_panels(int M, int N, int K, const float *A, int lda,
@@ -163,13 +179,8 @@ GEMM_AVX512 static void gemm_avx512_panels(int M, int N, int K, const float *A, 
 {
     for (int j = 0; j < N; j += 32) {
         const int n = N - j, w = n > 16 ? 32 : 16;
-        const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
-        const float *P = Bp + (size_t)j * K;
-        for (int i = 0; i < M; i += R) {
-            const int rows = M - i < R ? M - i : R;
-            block_nn(K, A + (size_t)i * lda, lda, P, w, C + (size_t)i * ldc + j, ldc, m0, m1,
-                     rows, 0);
-        }
+        panel_rows(0, M, K, A, lda, Bp + (size_t)j * K, w, C + j, ldc, lanes(n), lanes(n - 16),
+                   0);
     }
 }
 
@@ -185,19 +196,11 @@ GEMM_AVX512 static void gemm_avx512(int ta, int tb, int M, int N, int K, const f
         const float *Ak = ta ? A + (size_t)k0 * lda : A + k0;
         for (int j = 0; j < N; j += 32) {
             const int n = N - j, w = n > 16 ? 32 : 16;
-            const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
             if (tb)
                 pack_panel_t(kn, B + (size_t)j * ldb + k0, ldb, n, w, P);
             else
                 pack_panel(kn, B + (size_t)k0 * ldb + j, ldb, n, w, P);
-            for (int i = 0; i < M; i += R) {
-                const int rows = M - i < R ? M - i : R;
-                float *Ci = C + (size_t)i * ldc + j;
-                if (ta)
-                    block_tn(kn, Ak + i, lda, P, w, Ci, ldc, m0, m1, rows, add);
-                else
-                    block_nn(kn, Ak + (size_t)i * lda, lda, P, w, Ci, ldc, m0, m1, rows, add);
-            }
+            panel_rows(ta, M, kn, Ak, lda, P, w, C + j, ldc, lanes(n), lanes(n - 16), add);
         }
     }
 }
