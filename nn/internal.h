@@ -297,6 +297,15 @@ void relu_backward(const float *y, const float *dy, float *dx, size_t n);
 void elu_forward(const float *x, float *y, size_t n);
 void elu_backward(const float *y, const float *dy, float *dx, size_t n);
 
+/* The 2x2 max pooling L's windows: the offset in floats, in a batch of its
+ * inputs, of the first input row of output row r (r counts the B * out_h
+ * output rows of the batch). Output pixel ow's window starts 2 * ow pixels
+ * into that row; its other three pixels follow at + C, + W*C and + W*C + C. */
+static inline size_t maxpool_row_at(const nn_layer *L, int r)
+{
+    return (size_t)(r / L->out_h) * L->in_size +
+           (size_t)(2 * (r % L->out_h)) * L->in_w * L->in_c;
+}
 /* 2x2 max pooling, stride 2. argmax (may be NULL at inference) [B,OH,OW,C]. */
 void maxpool_forward(const nn_layer *L, const float *in, float *out, uint8_t *argmax, int B);
 /* inference: out = max over the window of in, plus bias[c] (may be NULL),

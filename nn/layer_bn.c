@@ -97,10 +97,9 @@ void bn_apply_relu_maxpool(const nn_layer *P, const float *x, float *restrict ou
      * channel loop reloads a and s after every store and stays scalar */
     const int W = P->in_w, C = P->in_c, OH = P->out_h, OW = P->out_w;
     for (int r = 0; r < B * OH; r++) {
-        const int b = r / OH, oh = r % OH;
-        const float *img = x + (size_t)b * P->in_size;
+        const float *row = x + maxpool_row_at(P, r);
         for (int ow = 0; ow < OW; ow++) {
-            const float *p00 = img + ((size_t)(2 * oh) * W + 2 * ow) * C;
+            const float *p00 = row + (size_t)(2 * ow) * C;
             const float *p01 = p00 + C, *p10 = p00 + (size_t)W * C, *p11 = p10 + C;
             const size_t o = ((size_t)r * OW + ow) * C;
             for (int c = 0; c < C; c++) {

@@ -9,10 +9,9 @@ void maxpool_forward(const nn_layer *L, const float *in, float *out, uint8_t *ar
 {
     const int W = L->in_w, C = L->in_c, OH = L->out_h, OW = L->out_w;
     for (int r = 0; r < B * OH; r++) {
-        const int b = r / OH, oh = r % OH;
-        const float *img = in + (size_t)b * L->in_size;
+        const float *row = in + maxpool_row_at(L, r);
         for (int ow = 0; ow < OW; ow++) {
-            const float *p00 = img + ((size_t)(2 * oh) * W + 2 * ow) * C;
+            const float *p00 = row + (size_t)(2 * ow) * C;
             const float *p01 = p00 + C, *p10 = p00 + (size_t)W * C, *p11 = p10 + C;
             size_t o = ((size_t)r * OW + ow) * C;
             for (int c = 0; c < C; c++) {
@@ -36,10 +35,9 @@ void maxpool_bias_act(const nn_layer *L, const float *in, float *out, const floa
     const float *bs = bias ? bias : zero;
     const float lo = relu ? 0.0f : -INFINITY;
     for (int r = 0; r < B * OH; r++) {
-        const int b = r / OH, oh = r % OH;
-        const float *img = in + (size_t)b * L->in_size;
+        const float *row = in + maxpool_row_at(L, r);
         for (int ow = 0; ow < OW; ow++) {
-            const float *p00 = img + ((size_t)(2 * oh) * W + 2 * ow) * C;
+            const float *p00 = row + (size_t)(2 * ow) * C;
             const float *p01 = p00 + C, *p10 = p00 + (size_t)W * C, *p11 = p10 + C;
             float *o = out + ((size_t)r * OW + ow) * C;
             for (int c = 0; c < C; c++) {
@@ -58,11 +56,10 @@ void maxpool_backward(const nn_layer *L, const float *dout, const uint8_t *argma
     const int W = L->in_w, C = L->in_c, OH = L->out_h, OW = L->out_w;
     memset(din, 0, sizeof(float) * L->in_size * B);
     for (int r = 0; r < B * OH; r++) {
-        const int b = r / OH, oh = r % OH;
-        float *img = din + (size_t)b * L->in_size;
+        float *row = din + maxpool_row_at(L, r);
         for (int ow = 0; ow < OW; ow++) {
             size_t o = ((size_t)r * OW + ow) * C;
-            float *p00 = img + ((size_t)(2 * oh) * W + 2 * ow) * C;
+            float *p00 = row + (size_t)(2 * ow) * C;
             for (int c = 0; c < C; c++) {
                 uint8_t a = argmax[o + c];
                 float *p = p00 + (a & 1) * C + (a >> 1) * (size_t)W * C;
