@@ -124,7 +124,7 @@ struct nn_ws {
  * (winograd.c). U: P planes (16 or 36 transformed positions) of C x O
  * floats, in nn_gemm_panel_at's layout; scratch: nn_wino_scratch_floats. */
 #define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
-#define NN_WINO_MIN_TILES_FAST 8 /* the same with gemm_nn.c's AVX-512 kernel */
+#define NN_WINO_MIN_TILES_FAST 8 /* the same with gemm_nn.c's kernels */
 #define NN_WINO_CHUNK_TILES 576  /* F(2x2) tiles transformed at once (whole images) */
 int nn_wino_eligible(const nn_layer *L);
 int nn_wino_use(const nn_layer *L, int batch);
@@ -170,8 +170,9 @@ void nn_wino43_grad_output_tile(const float *const y[16], int O, size_t plane, f
 void nn_wino43_grad_filter_tile(const float *z, int C, size_t plane, float *w, float *tmp);
 
 /* gemm_nn.c: C (M x N, row stride ldc) = A (M x K) * B (K x N), all
- * row-major and untransposed; AVX-512 where the CPU has it, else OpenBLAS.
- * nn_gemm_nn_fast() tells which (tests). */
+ * row-major and untransposed; on the kernel for AVX-512 or AVX2 + FMA where
+ * the CPU has it, else OpenBLAS. nn_gemm_nn_fast() tells whether a kernel
+ * of ours runs (tests). */
 void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc);
 /* C (M x N) = A^T * B, A stored K x M (row stride lda), or C += A^T * B
@@ -183,8 +184,19 @@ void nn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, in
 void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 int acc, float *C, int ldc);
 int nn_gemm_nn_fast(void);
+/* The instruction sets of the kernels, best last; nn_gemm_isa() is the best
+ * this CPU runs, what the functions above use. nn_gemm_isa_run is
+ * nn_gemm_nn (ta = tb = 0), nn_gemm_tn (ta) or nn_gemm_nt (tb), and
+ * nn_gemm_isa_panels nn_gemm_nn_panels, on the kernels of one isa <=
+ * nn_gemm_isa(): the tests check each the CPU runs. */
+enum { NN_GEMM_BLAS, NN_GEMM_AVX2, NN_GEMM_AVX512 };
+int nn_gemm_isa(void);
+void nn_gemm_isa_run(int isa, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, int acc, float *C, int ldc);
+void nn_gemm_isa_panels(int isa, int M, int N, int K, const float *A, int lda, const float *Bp,
+                        float *C, int ldc);
 /* B (K x N) stored for the kernel ahead of time, when it is used many times
- * (Winograd's transformed filters): with AVX-512 in column panels, each
+ * (Winograd's transformed filters): for our kernels in column panels, each
  * K x w contiguous (w = 32, the last 16 or 32: zero-padded), one after the
  * other, so that nn_gemm_nn_panels neither copies nor strides; else
  * row-major, and nn_gemm_nn_panels is cblas_sgemm with ldb = N.
@@ -256,10 +268,13 @@ size_t nn_conv_chunk_images(const nn_layer *L, int batch);
 void conv_forward(const nn_layer *L, const float *in, const float *W, const float *b,
                   float *out, int B, float *col);
 /* The same for one input channel, then ReLU if relu, with no scratch; -1
- * (nothing done) unless L has one input channel, k <= 7 and the CPU AVX-512.
- * conv_forward calls it first. */
+ * (nothing done) unless L has one input channel, k <= 7 and the CPU AVX-512
+ * or AVX2 + FMA. conv_forward calls it first. conv_forward_c1_isa: on the
+ * kernel of one isa <= nn_gemm_isa() (tests), -1 for NN_GEMM_BLAS. */
 int conv_forward_c1(const nn_layer *L, const float *in, const float *W, const float *b,
                     int relu, float *out, int B);
+int conv_forward_c1_isa(int isa, const nn_layer *L, const float *in, const float *W,
+                        const float *b, int relu, float *out, int B);
 /* db [O] += dout [M, O] summed over its M rows */
 void conv_bias_backward(const float *dout, size_t M, int O, float *db);
 /* din may be NULL (first layer), db too (no bias gradient wanted). dW, db

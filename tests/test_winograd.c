@@ -73,7 +73,7 @@ START_TEST(test_wino_matches_conv)
 }
 END_TEST
 
-/* M, N, K: rows past the last block of 12 (and fewer than one block),
+/* M, N, K: rows past the last block of 12 or 6 (and fewer than one block),
  * columns past the last of 32 (and of 16), a single row, a single column, K
  * past the kernel's panel; enough rows for nn_gemm_nt's kernel (256) */
 static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},  {64, 96, 96},
@@ -106,26 +106,25 @@ static void check_gemm(int op, int shape, uint64_t seed)
     for (int k = 0; k < K && op == GEMM_PANELS; k++)
         for (int n = 0; n < N; n++)
             Bp[nn_gemm_panel_at(nn_gemm_panels(), K, N, k, n)] = B[(size_t)k * ldb + n];
-    for (int acc = 0; acc < (ta || tb ? 2 : 1); acc++) {
-        for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 5) - 2.0f;
-        if (ta)
-            nn_gemm_tn(M, N, K, A, lda, B, ldb, acc, got, ldc);
-        else if (tb)
-            nn_gemm_nt(M, N, K, A, lda, B, ldb, acc, got, ldc);
-        else if (op == GEMM_PANELS)
-            nn_gemm_nn_panels(M, N, K, A, lda, Bp, got, ldc);
-        else
-            nn_gemm_nn(M, N, K, A, lda, B, ldb, got, ldc);
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, want, ldc);
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < ldc; j++) {
-                const float g = got[i * ldc + j], w = want[i * ldc + j];
-                ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K,
-                              "%s %dx%dx%d acc %d: C[%d][%d] = %g, want %g", NAME[op], M, N, K,
-                              acc, i, j, g, w);
-            }
-    }
+    /* every kernel this CPU runs (the panel layout is the same for each) */
+    for (int isa = nn_gemm_panels() ? NN_GEMM_AVX2 : NN_GEMM_BLAS; isa <= nn_gemm_isa(); isa++)
+        for (int acc = 0; acc < (ta || tb ? 2 : 1); acc++) {
+            for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 5) - 2.0f;
+            if (op == GEMM_PANELS)
+                nn_gemm_isa_panels(isa, M, N, K, A, lda, Bp, got, ldc);
+            else
+                nn_gemm_isa_run(isa, ta, tb, M, N, K, A, lda, B, ldb, acc, got, ldc);
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                        tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                        acc ? 1.0f : 0.0f, want, ldc);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < ldc; j++) {
+                    const float g = got[i * ldc + j], w = want[i * ldc + j];
+                    ck_assert_msg(fabsf(g - w) <= 1e-6f * (float)K,
+                                  "%s isa %d %dx%dx%d acc %d: C[%d][%d] = %g, want %g", NAME[op],
+                                  isa, M, N, K, acc, i, j, g, w);
+                }
+        }
     free(A), free(B), free(Bp), free(got), free(want);
 }
 
@@ -147,8 +146,9 @@ END_TEST
 static const int C1_SHAPES[][5] = {
     {48, 48, 48, 3, 1}, {7, 5, 70, 3, 1}, {9, 9, 5, 5, 2}, {6, 6, 16, 3, 0}, {5, 4, 17, 4, 1}};
 
-/* The one-channel direct convolution (layer_conv.c) against the sum written
- * out, 2 images, with and without bias and ReLU. */
+/* The one-channel direct convolution (layer_conv.c), on each kernel this
+ * CPU runs, against the sum written out, 2 images, with and without bias
+ * and ReLU, every output written. */
 START_TEST(test_conv_c1)
 {
     const int *sh = C1_SHAPES[_i], H = sh[0], Wd = sh[1], O = sh[2], k = sh[3], pad = sh[4];
@@ -163,32 +163,35 @@ START_TEST(test_conv_c1)
     for (size_t i = 0; i < L.in_size * B; i++) x[i] = nn_rng_uniform(&r);
     for (int i = 0; i < O * k * k; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
     for (int i = 0; i < O; i++) bias[i] = nn_rng_uniform(&r) - 0.5f;
-    for (int mode = 0; mode < 4; mode++) {
-        const float *b = mode & 1 ? bias : NULL;
-        const int relu = mode >> 1;
-        if (conv_forward_c1(&L, x, W, b, relu, got, B) != 0) {
-            ck_assert(!nn_gemm_nn_fast()); /* without AVX-512 im2col does it */
-            break;
+    /* conv_forward takes it wherever one of our kernels runs */
+    ck_assert_int_eq(conv_forward_c1(&L, x, W, NULL, 0, got, B) == 0, nn_gemm_nn_fast());
+    for (int isa = NN_GEMM_AVX2; isa <= nn_gemm_isa(); isa++)
+        for (int mode = 0; mode < 4; mode++) {
+            const float *b = mode & 1 ? bias : NULL;
+            const int relu = mode >> 1;
+            for (size_t i = 0; i < L.out_size * B; i++) got[i] = NAN;
+            ck_assert_int_eq(conv_forward_c1_isa(isa, &L, x, W, b, relu, got, B), 0);
+            for (int img = 0; img < B; img++)
+                for (int oy = 0; oy < L.out_h; oy++)
+                    for (int ox = 0; ox < L.out_w; ox++)
+                        for (int o = 0; o < O; o++) {
+                            double want = b ? b[o] : 0.0;
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    const int iy = oy + ky - pad, ix = ox + kx - pad;
+                                    if (iy >= 0 && iy < H && ix >= 0 && ix < Wd)
+                                        want += (double)W[(o * k + ky) * k + kx] *
+                                                x[(size_t)img * L.in_size + (size_t)iy * Wd + ix];
+                                }
+                            if (relu && want < 0) want = 0;
+                            const float g =
+                                got[(((size_t)img * L.out_h + oy) * L.out_w + ox) * O + o];
+                            ck_assert_msg(fabs(g - want) <= 1e-5,
+                                          "isa %d %dx%d O %d k %d pad %d mode %d: "
+                                          "[%d][%d][%d][%d] = %g, want %g",
+                                          isa, H, Wd, O, k, pad, mode, img, oy, ox, o, g, want);
+                        }
         }
-        for (int img = 0; img < B; img++)
-            for (int oy = 0; oy < L.out_h; oy++)
-                for (int ox = 0; ox < L.out_w; ox++)
-                    for (int o = 0; o < O; o++) {
-                        double want = b ? b[o] : 0.0;
-                        for (int ky = 0; ky < k; ky++)
-                            for (int kx = 0; kx < k; kx++) {
-                                const int iy = oy + ky - pad, ix = ox + kx - pad;
-                                if (iy >= 0 && iy < H && ix >= 0 && ix < Wd)
-                                    want += (double)W[(o * k + ky) * k + kx] *
-                                            x[(size_t)img * L.in_size + (size_t)iy * Wd + ix];
-                            }
-                        if (relu && want < 0) want = 0;
-                        const float g = got[(((size_t)img * L.out_h + oy) * L.out_w + ox) * O + o];
-                        ck_assert_msg(fabs(g - want) <= 1e-5,
-                                      "%dx%d O %d k %d pad %d mode %d: [%d][%d][%d][%d] = %g, "
-                                      "want %g", H, Wd, O, k, pad, mode, img, oy, ox, o, g, want);
-                    }
-    }
     free(x), free(W), free(bias), free(got);
 }
 END_TEST
@@ -205,7 +208,7 @@ START_TEST(test_wino_eligible)
     L = conv3(12, 12, 8, 8);
     L.pad = 0, L.out_h = L.out_w = 10;
     ck_assert(!nn_wino_eligible(&L));
-    /* few tiles: OpenBLAS's thin GEMMs would lose; the AVX-512 kernel's
+    /* few tiles: OpenBLAS's thin GEMMs would lose; gemm_nn.c's kernels
      * still gain from 8 tiles (a 6x6 image has 9) */
     L = conv3(6, 6, 8, 8);
     ck_assert_int_eq(nn_wino_use(&L, 1), nn_gemm_nn_fast());
