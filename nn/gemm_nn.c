@@ -155,19 +155,19 @@ GEMM_AVX512 static void panel_rows_avx512(int ta, int M, int K, const float *A, 
 }
 
 /* AVX2 + FMA (x86-64 since 2013-2015 without AVX-512: Haswell to Alder
- * Lake, Zen 1-3): the same scheme on 256-bit vectors. 16 registers hold a 6 x 16
- * block of C (12), two vectors of the panel's row k and a broadcast: 8
- * loads per 12 multiply-adds, as in OpenBLAS's Haswell kernel. A 32-wide
- * panel is done in two halves of 16 columns, each row block's A rows
- * staying in L1 for both. Columns past n: masked loads and stores. */
+ * Lake, Zen 1-3): the same scheme on 256-bit vectors. 16 registers hold a
+ * 6 x 16 block of C (12), two vectors of the panel's row k and a
+ * broadcast: 8 loads per 12 multiply-adds, as in OpenBLAS's Haswell
+ * kernel. Its panels are 16 wide (nn_gemm_panel_width), one 64-byte line
+ * per k. Columns past n: masked loads and stores. */
 #define GEMM_AVX2 __attribute__((target("avx2,fma")))
 enum { R2 = 6 };
-/* Panel rows fetched ahead, both cache lines of a 32-wide row (the other
- * half's line too: it is read next). At batch 1 the 12x12 and 6x6 layers
- * stream 20 MB of transformed filters through 9-row GEMMs, and the
- * hardware prefetcher did not keep up: 9 x 384 x 384 at 44 GFLOP/s against
- * 64 with the panel in cache; 16 rows ahead: all the 12x12 and 6x6 GEMMs
- * 2.7-2.9 -> 2.4-2.5 ms (Zen 3; 12, 24 and 32 rows were no better). */
+/* Panel rows fetched ahead. At batch 1 the 12x12 and 6x6 layers stream 20
+ * MB of transformed filters through 9-row GEMMs, and the hardware
+ * prefetcher did not keep up: 9 x 384 x 384 at 44 GFLOP/s against 64 with
+ * the panel in cache; 16 rows ahead: all the 12x12 and 6x6 GEMMs 2.7-2.9 ->
+ * 2.4-2.5 ms (Zen 3, 32-wide panels then; 12, 24 and 32 rows were no
+ * better). */
 #define PREFETCH_K 16
 
 GEMM_AVX2 static inline __m256i lanes8(int n)
@@ -175,12 +175,12 @@ GEMM_AVX2 static inline __m256i lanes8(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* C[0..rows)[0..16) (+)= op(A)[0..rows)[0..K) * P[0..K)[0..16), the panel's
- * row k at P + w * k; n columns real (1..16). rows is a constant where it
- * is inlined (block2_rows), so each block computes only its own rows. */
+/* C[0..rows)[0..16) (+)= op(A)[0..rows)[0..K) * P[0..K)[0..16), one
+ * 16-wide panel; n columns real (1..16). rows is a constant where it is
+ * inlined (BLOCK2_ROWS), so each block computes only its own rows. */
 GEMM_AVX2 static inline __attribute__((always_inline)) void
-block2(int ta, int K, const float *A, int lda, const float *P, int w, float *C, int ldc, int n,
-       int rows, int acc)
+block2(int ta, int K, const float *A, int lda, const float *P, float *C, int ldc, int n, int rows,
+       int acc)
 {
     const float *a[R2];
     const size_t rs = ta ? 1 : (size_t)lda, ks = ta ? (size_t)lda : 1;
@@ -194,10 +194,9 @@ block2(int ta, int K, const float *A, int lda, const float *P, int w, float *C, 
         c[r][1] = acc ? _mm256_maskload_ps(C + (size_t)r * ldc + 8, m1) : _mm256_setzero_ps();
     }
     for (int k = 0; k < K; k++) {
-        const __m256 b0 = _mm256_loadu_ps(P + (size_t)w * k);
-        const __m256 b1 = _mm256_loadu_ps(P + (size_t)w * k + 8);
-        _mm_prefetch((const char *)(P + (size_t)w * (k + PREFETCH_K)), _MM_HINT_T0);
-        _mm_prefetch((const char *)(P + (size_t)w * (k + PREFETCH_K) + 16), _MM_HINT_T0);
+        const __m256 b0 = _mm256_loadu_ps(P + 16 * (size_t)k);
+        const __m256 b1 = _mm256_loadu_ps(P + 16 * (size_t)k + 8);
+        _mm_prefetch((const char *)(P + 16 * (size_t)(k + PREFETCH_K)), _MM_HINT_T0);
 #pragma GCC unroll 6
         for (int r = 0; r < rows; r++) {
             const __m256 x = _mm256_broadcast_ss(a[r] + k * ks);
@@ -219,23 +218,23 @@ block2(int ta, int K, const float *A, int lda, const float *P, int w, float *C, 
 
 /* block2 compiled for each row count 1..R2 (a variable count would keep
  * the accumulators in memory) */
-#define BLOCK2_ROWS(ta)                                                                        \
-    switch (rows) {                                                                            \
-    case 1: block2(ta, K, A, lda, P, w, C, ldc, n, 1, acc); break;                           \
-    case 2: block2(ta, K, A, lda, P, w, C, ldc, n, 2, acc); break;                           \
-    case 3: block2(ta, K, A, lda, P, w, C, ldc, n, 3, acc); break;                           \
-    case 4: block2(ta, K, A, lda, P, w, C, ldc, n, 4, acc); break;                           \
-    case 5: block2(ta, K, A, lda, P, w, C, ldc, n, 5, acc); break;                           \
-    default: block2(ta, K, A, lda, P, w, C, ldc, n, R2, acc); break;                         \
+#define BLOCK2_ROWS(ta)                                                                         \
+    switch (rows) {                                                                             \
+    case 1: block2(ta, K, A, lda, P, C, ldc, n, 1, acc); break;                                 \
+    case 2: block2(ta, K, A, lda, P, C, ldc, n, 2, acc); break;                                 \
+    case 3: block2(ta, K, A, lda, P, C, ldc, n, 3, acc); break;                                 \
+    case 4: block2(ta, K, A, lda, P, C, ldc, n, 4, acc); break;                                 \
+    case 5: block2(ta, K, A, lda, P, C, ldc, n, 5, acc); break;                                 \
+    default: block2(ta, K, A, lda, P, C, ldc, n, R2, acc); break;                               \
     }
 
-GEMM_AVX2 static void block2_nn(int K, const float *A, int lda, const float *P, int w, float *C,
+GEMM_AVX2 static void block2_nn(int K, const float *A, int lda, const float *P, float *C,
                                 int ldc, int n, int rows, int acc)
 {
     BLOCK2_ROWS(0)
 }
 
-GEMM_AVX2 static void block2_tn(int K, const float *A, int lda, const float *P, int w, float *C,
+GEMM_AVX2 static void block2_tn(int K, const float *A, int lda, const float *P, float *C,
                                 int ldc, int n, int rows, int acc)
 {
     BLOCK2_ROWS(1)
@@ -243,21 +242,18 @@ GEMM_AVX2 static void block2_tn(int K, const float *A, int lda, const float *P, 
 
 /* M rows in blocks of at most R2, as even as they go (9 = 5 + 4, not
  * 6 + 3): a block of fewer rows loads the same panel row per k for fewer
- * multiply-adds, and the panel is fetched once per block */
+ * multiply-adds, and the panel is fetched once per block. w is 16. */
 static void panel_rows_avx2(int ta, int M, int K, const float *A, int lda, const float *P, int w,
                             int n, float *C, int ldc, int acc)
 {
     const int blocks = (M + R2 - 1) / R2;
+    (void)w;
     for (int b = 0, i = 0; b < blocks; b++) {
         const int rows = M / blocks + (b < M % blocks);
-        const float *Ai = ta ? A + i : A + (size_t)i * lda;
-        float *Ci = C + (size_t)i * ldc;
-        for (int h = 0; h < w && h < n; h += 16) {
-            if (ta)
-                block2_tn(K, Ai, lda, P + h, w, Ci + h, ldc, n - h, rows, acc);
-            else
-                block2_nn(K, Ai, lda, P + h, w, Ci + h, ldc, n - h, rows, acc);
-        }
+        if (ta)
+            block2_tn(K, A + i, lda, P, C + (size_t)i * ldc, ldc, n, rows, acc);
+        else
+            block2_nn(K, A + (size_t)i * lda, lda, P, C + (size_t)i * ldc, ldc, n, rows, acc);
         i += rows;
     }
 }
@@ -298,8 +294,9 @@ static void gemm_panels(int isa, int M, int N, int K, const float *A, int lda, c
                         float *C, int ldc)
 {
     panel_rows_fn *rows = panel_rows_of(isa);
-    for (int j = 0; j < N; j += 32) {
-        const int n = N - j, w = n > 16 ? 32 : 16;
+    const int W = nn_gemm_panel_width(isa);
+    for (int j = 0; j < N; j += W) {
+        const int n = N - j, w = W == 32 && n <= 16 ? 16 : W;
         rows(0, M, K, A, lda, Bp + (size_t)j * K, w, n, C + j, ldc, 0);
     }
 }
@@ -310,12 +307,13 @@ static void gemm_packed(int isa, int ta, int tb, int M, int N, int K, const floa
                         const float *B, int ldb, int acc, float *C, int ldc)
 {
     panel_rows_fn *rows = panel_rows_of(isa);
+    const int W = nn_gemm_panel_width(isa);
     float P[PANEL_K * 32];
     for (int k0 = 0; k0 < K; k0 += PANEL_K) {
         const int kn = K - k0 < PANEL_K ? K - k0 : PANEL_K, add = acc || k0 > 0;
         const float *Ak = ta ? A + (size_t)k0 * lda : A + k0;
-        for (int j = 0; j < N; j += 32) {
-            const int n = N - j, w = n > 16 ? 32 : 16;
+        for (int j = 0; j < N; j += W) {
+            const int n = N - j, w = W == 32 && n <= 16 ? 16 : W;
             if (tb)
                 pack_panel_t(kn, B + (size_t)j * ldb + k0, ldb, n, w, P);
             else
@@ -382,9 +380,20 @@ void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
     nn_gemm_isa_run(nn_gemm_isa(), 0, 0, M, N, K, A, lda, B, ldb, 0, C, ldc);
 }
 
+/* AVX2's panels are 16 wide, its block's width: with 32 a block would read
+ * half of each 128-byte panel row, and the rest in a second pass. At batch 1
+ * the 9-row GEMMs of the 12x12 and 6x6 layers, which stream their filters
+ * from memory, took 1.21-1.49 ms instead of 1.60-1.77 (vgg_wide's shapes,
+ * alternated 8 times, Zen 3 VM); vgg_wide's batch-1 latency 3.21-3.32 ->
+ * 2.76-2.80 ms (best and median of 6 alternated runs of 5 x 50 calls). */
+int nn_gemm_panel_width(int isa)
+{
+    return isa == NN_GEMM_AVX512 ? 32 : isa == NN_GEMM_AVX2 ? 16 : 0;
+}
+
 int nn_gemm_panels(void)
 {
-    return nn_gemm_nn_fast();
+    return nn_gemm_panel_width(nn_gemm_isa());
 }
 
 size_t nn_gemm_panel_floats(int K, int N)

@@ -196,18 +196,21 @@ void nn_gemm_isa_run(int isa, int ta, int tb, int M, int N, int K, const float *
 void nn_gemm_isa_panels(int isa, int M, int N, int K, const float *A, int lda, const float *Bp,
                         float *C, int ldc);
 /* B (K x N) stored for the kernel ahead of time, when it is used many times
- * (Winograd's transformed filters): for our kernels in column panels, each
- * K x w contiguous (w = 32, the last 16 or 32: zero-padded), one after the
- * other, so that nn_gemm_nn_panels neither copies nor strides; else
+ * (Winograd's transformed filters): for our kernels in column panels of
+ * W = nn_gemm_panel_width(isa) columns (32 for AVX-512, 16 for AVX2), each
+ * K x w contiguous (w = W; with W = 32 the last is 16 wide when 16 columns
+ * or fewer are left; zero-padded), one after the other, so that
+ * nn_gemm_nn_panels neither copies nor strides; for OpenBLAS (W = 0)
  * row-major, and nn_gemm_nn_panels is cblas_sgemm with ldb = N.
- * nn_gemm_panels() tells which; nn_gemm_panel_floats how much it takes;
- * nn_gemm_panel_at where B[k][n] goes, for panels as nn_gemm_panels() says. */
+ * nn_gemm_panels() is the width for nn_gemm_isa(); nn_gemm_panel_floats how
+ * much B takes (any width); nn_gemm_panel_at where B[k][n] goes. */
+int nn_gemm_panel_width(int isa);
 int nn_gemm_panels(void);
 size_t nn_gemm_panel_floats(int K, int N);
 static inline size_t nn_gemm_panel_at(int panels, int K, int N, int k, int n)
 {
     if (!panels) return (size_t)k * N + n;
-    const int j = n & ~31, w = N - j > 16 ? 32 : 16;
+    const int j = n / panels * panels, w = panels == 32 && N - j <= 16 ? 16 : panels;
     return (size_t)j * K + (size_t)k * w + (size_t)(n - j);
 }
 void nn_gemm_nn_panels(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,

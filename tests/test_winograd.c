@@ -102,12 +102,13 @@ static void check_gemm(int op, int shape, uint64_t seed)
     float *got = malloc(sizeof(float) * M * ldc), *want = malloc(sizeof(float) * M * ldc);
     for (size_t i = 0; i < na; i++) A[i] = nn_rng_uniform(&r) - 0.5f;
     for (size_t i = 0; i < nb; i++) B[i] = nn_rng_uniform(&r) - 0.5f;
-    for (size_t i = 0; i < nn_gemm_panel_floats(K, N); i++) Bp[i] = NAN;
-    for (int k = 0; k < K && op == GEMM_PANELS; k++)
-        for (int n = 0; n < N; n++)
-            Bp[nn_gemm_panel_at(nn_gemm_panels(), K, N, k, n)] = B[(size_t)k * ldb + n];
-    /* every kernel this CPU runs (the panel layout is the same for each) */
-    for (int isa = nn_gemm_panels() ? NN_GEMM_AVX2 : NN_GEMM_BLAS; isa <= nn_gemm_isa(); isa++)
+    /* every kernel this CPU runs, B in the panels of each */
+    for (int isa = nn_gemm_panels() ? NN_GEMM_AVX2 : NN_GEMM_BLAS; isa <= nn_gemm_isa(); isa++) {
+        for (size_t i = 0; i < nn_gemm_panel_floats(K, N); i++) Bp[i] = NAN;
+        for (int k = 0; k < K && op == GEMM_PANELS; k++)
+            for (int n = 0; n < N; n++)
+                Bp[nn_gemm_panel_at(nn_gemm_panel_width(isa), K, N, k, n)] =
+                    B[(size_t)k * ldb + n];
         for (int acc = 0; acc < (ta || tb ? 2 : 1); acc++) {
             for (int i = 0; i < M * ldc; i++) got[i] = want[i] = (float)(i % 5) - 2.0f;
             if (op == GEMM_PANELS)
@@ -125,6 +126,7 @@ static void check_gemm(int op, int shape, uint64_t seed)
                                   isa, M, N, K, acc, i, j, g, w);
                 }
         }
+    }
     free(A), free(B), free(Bp), free(got), free(want);
 }
 
