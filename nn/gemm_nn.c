@@ -162,13 +162,15 @@ GEMM_AVX512 static void panel_rows_avx512(int ta, int M, int K, const float *A, 
  * per k. Columns past n: masked loads and stores. */
 #define GEMM_AVX2 __attribute__((target("avx2,fma")))
 enum { R2 = 6 };
-/* Panel rows fetched ahead. At batch 1 the 12x12 and 6x6 layers stream 20
- * MB of transformed filters through 9-row GEMMs, and the hardware
- * prefetcher did not keep up: 9 x 384 x 384 at 44 GFLOP/s against 64 with
- * the panel in cache; 16 rows ahead: all the 12x12 and 6x6 GEMMs 2.7-2.9 ->
- * 2.4-2.5 ms (Zen 3, 32-wide panels then; 12, 24 and 32 rows were no
- * better). */
-#define PREFETCH_K 16
+/* Each block fetches the next panel's row k (16 K floats on: stored panels
+ * are contiguous; in a packed one it is the unused rest of the buffer) while
+ * it uses this panel's: at batch 1 the 12x12 and 6x6 layers' GEMMs are 9
+ * rows tall (a block of 5 rows, then one of 4) and stream 22 MB of
+ * transformed filters from memory, and with the hardware prefetcher alone
+ * (or 16 rows ahead in the same panel) the first block waited for memory
+ * while the second computed from L1: the 9-row GEMMs of vgg_wide's shapes
+ * took 1.50-2.16 ms that way and 1.20-1.79 ms with the next panel fetched
+ * (5 runs alternated, Zen 3 VM; two panels ahead was no better). */
 
 GEMM_AVX2 static inline __m256i lanes8(int n)
 {
@@ -196,7 +198,7 @@ block2(int ta, int K, const float *A, int lda, const float *P, float *C, int ldc
     for (int k = 0; k < K; k++) {
         const __m256 b0 = _mm256_loadu_ps(P + 16 * (size_t)k);
         const __m256 b1 = _mm256_loadu_ps(P + 16 * (size_t)k + 8);
-        _mm_prefetch((const char *)(P + 16 * (size_t)(k + PREFETCH_K)), _MM_HINT_T0);
+        _mm_prefetch((const char *)(P + 16 * ((size_t)K + k)), _MM_HINT_T0);
 #pragma GCC unroll 6
         for (int r = 0; r < rows; r++) {
             const __m256 x = _mm256_broadcast_ss(a[r] + k * ks);
