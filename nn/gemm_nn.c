@@ -162,15 +162,20 @@ GEMM_AVX512 static void panel_rows_avx512(int ta, int M, int K, const float *A, 
  * per k. Columns past n: masked loads and stores. */
 #define GEMM_AVX2 __attribute__((target("avx2,fma")))
 enum { R2 = 6 };
-/* Each block fetches the next panel's row k (16 K floats on: stored panels
- * are contiguous; in a packed one it is the unused rest of the buffer) while
- * it uses this panel's: at batch 1 the 12x12 and 6x6 layers' GEMMs are 9
- * rows tall (a block of 5 rows, then one of 4) and stream 22 MB of
- * transformed filters from memory, and with the hardware prefetcher alone
- * (or 16 rows ahead in the same panel) the first block waited for memory
- * while the second computed from L1: the 9-row GEMMs of vgg_wide's shapes
- * took 1.50-2.16 ms that way and 1.20-1.79 ms with the next panel fetched
- * (5 runs alternated, Zen 3 VM; two panels ahead was no better). */
+/* The blocks of a panel fetch the next panel (16 K floats on: stored panels
+ * are contiguous; in a packed one it is the unused rest of the buffer)
+ * while they use this one. At batch 1 the 12x12 and 6x6 layers' GEMMs are
+ * 9 rows tall (a block of 5 rows, then one of 4) and stream 22 MB of
+ * transformed filters from memory, about a millisecond at this core's DRAM
+ * bandwidth (20.5 GB/s, Zen 3 VM). With the hardware prefetcher alone (or
+ * 16 rows ahead in the same panel) the first block waited for memory while
+ * the second computed from L1: perf gave the 5-row loop 2.3x the time of
+ * the 4-row one for 1.25x the work. The 9-row GEMMs of vgg_wide's shapes
+ * (a microbenchmark, runs alternated): 1.50-2.16 ms that way; 1.16-1.88 ms
+ * with each block fetching all of the next panel (the first block does, the
+ * second finds it there, and memory idles meanwhile); 1.06-1.14 ms with
+ * each block fetching its half. Two panels ahead, or into L2 rather than
+ * L1, was no better. */
 
 GEMM_AVX2 static inline __m256i lanes8(int n)
 {
@@ -181,8 +186,8 @@ GEMM_AVX2 static inline __m256i lanes8(int n)
  * 16-wide panel; n columns real (1..16). rows is a constant where it is
  * inlined (BLOCK2_ROWS), so each block computes only its own rows. */
 GEMM_AVX2 static inline __attribute__((always_inline)) void
-block2(int ta, int K, const float *A, int lda, const float *P, float *C, int ldc, int n, int rows,
-       int acc)
+block2(int ta, int K, const float *A, int lda, const float *P, const float *pf, int ps, float *C,
+       int ldc, int n, int rows, int acc)
 {
     const float *a[R2];
     const size_t rs = ta ? 1 : (size_t)lda, ks = ta ? (size_t)lda : 1;
@@ -198,7 +203,7 @@ block2(int ta, int K, const float *A, int lda, const float *P, float *C, int ldc
     for (int k = 0; k < K; k++) {
         const __m256 b0 = _mm256_loadu_ps(P + 16 * (size_t)k);
         const __m256 b1 = _mm256_loadu_ps(P + 16 * (size_t)k + 8);
-        _mm_prefetch((const char *)(P + 16 * ((size_t)K + k)), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pf + 16 * (size_t)(k >> ps)), _MM_HINT_T0);
 #pragma GCC unroll 6
         for (int r = 0; r < rows; r++) {
             const __m256 x = _mm256_broadcast_ss(a[r] + k * ks);
@@ -222,22 +227,22 @@ block2(int ta, int K, const float *A, int lda, const float *P, float *C, int ldc
  * the accumulators in memory) */
 #define BLOCK2_ROWS(ta)                                                                         \
     switch (rows) {                                                                             \
-    case 1: block2(ta, K, A, lda, P, C, ldc, n, 1, acc); break;                                 \
-    case 2: block2(ta, K, A, lda, P, C, ldc, n, 2, acc); break;                                 \
-    case 3: block2(ta, K, A, lda, P, C, ldc, n, 3, acc); break;                                 \
-    case 4: block2(ta, K, A, lda, P, C, ldc, n, 4, acc); break;                                 \
-    case 5: block2(ta, K, A, lda, P, C, ldc, n, 5, acc); break;                                 \
-    default: block2(ta, K, A, lda, P, C, ldc, n, R2, acc); break;                               \
+    case 1: block2(ta, K, A, lda, P, pf, ps, C, ldc, n, 1, acc); break;                                 \
+    case 2: block2(ta, K, A, lda, P, pf, ps, C, ldc, n, 2, acc); break;                                 \
+    case 3: block2(ta, K, A, lda, P, pf, ps, C, ldc, n, 3, acc); break;                                 \
+    case 4: block2(ta, K, A, lda, P, pf, ps, C, ldc, n, 4, acc); break;                                 \
+    case 5: block2(ta, K, A, lda, P, pf, ps, C, ldc, n, 5, acc); break;                                 \
+    default: block2(ta, K, A, lda, P, pf, ps, C, ldc, n, R2, acc); break;                               \
     }
 
-GEMM_AVX2 static void block2_nn(int K, const float *A, int lda, const float *P, float *C,
-                                int ldc, int n, int rows, int acc)
+GEMM_AVX2 static void block2_nn(int K, const float *A, int lda, const float *P, const float *pf,
+                                int ps, float *C, int ldc, int n, int rows, int acc)
 {
     BLOCK2_ROWS(0)
 }
 
-GEMM_AVX2 static void block2_tn(int K, const float *A, int lda, const float *P, float *C,
-                                int ldc, int n, int rows, int acc)
+GEMM_AVX2 static void block2_tn(int K, const float *A, int lda, const float *P, const float *pf,
+                                int ps, float *C, int ldc, int n, int rows, int acc)
 {
     BLOCK2_ROWS(1)
 }
@@ -252,10 +257,15 @@ static void panel_rows_avx2(int ta, int M, int K, const float *A, int lda, const
     (void)w;
     for (int b = 0, i = 0; b < blocks; b++) {
         const int rows = M / blocks + (b < M % blocks);
+        /* the next panel's rows to fetch: all of them, one per k; with two
+         * blocks (M 7 to 12) each fetches its half, one row per 2 k */
+        const int ps = blocks == 2;
+        const float *pf = P + 16 * ((size_t)K + (ps ? b * (K / 2) : 0));
         if (ta)
-            block2_tn(K, A + i, lda, P, C + (size_t)i * ldc, ldc, n, rows, acc);
+            block2_tn(K, A + i, lda, P, pf, ps, C + (size_t)i * ldc, ldc, n, rows, acc);
         else
-            block2_nn(K, A + (size_t)i * lda, lda, P, C + (size_t)i * ldc, ldc, n, rows, acc);
+            block2_nn(K, A + (size_t)i * lda, lda, P, pf, ps, C + (size_t)i * ldc, ldc, n, rows,
+                      acc);
         i += rows;
     }
 }
