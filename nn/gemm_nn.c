@@ -281,6 +281,16 @@ static panel_rows_fn *panel_rows_of(int isa)
 /* P[k][0..w) = B[k][j..j+w), zeros past n */
 static void pack_panel(int K, const float *B, int ldb, int n, int w, float *P)
 {
+    /* a full panel (all but the last): copies of constant size, inlined as
+     * vector moves rather than a libc call per row */
+    if (n >= w && w == 32) {
+        for (int k = 0; k < K; k++) memcpy(P + 32 * (size_t)k, B + (size_t)k * ldb, 128);
+        return;
+    }
+    if (n >= w && w == 16) {
+        for (int k = 0; k < K; k++) memcpy(P + 16 * (size_t)k, B + (size_t)k * ldb, 64);
+        return;
+    }
     const int m = n < w ? n : w;
     for (int k = 0; k < K; k++) {
         memcpy(P + (size_t)w * k, B + (size_t)k * ldb, sizeof(float) * m);
