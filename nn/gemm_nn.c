@@ -320,7 +320,7 @@ static void gemm_panels(int isa, int M, int N, int K, const float *A, int lda, c
     panel_rows_fn *rows = panel_rows_of(isa);
     const int W = nn_gemm_panel_width(isa);
     for (int j = 0; j < N; j += W) {
-        const int n = N - j, w = W == 32 && n <= 16 ? 16 : W;
+        const int n = N - j, w = nn_gemm_panel_cols(W, n);
         rows(0, M, K, A, lda, Bp + (size_t)j * K, w, n, C + j, ldc, 0);
     }
 }
@@ -337,7 +337,7 @@ static void gemm_packed(int isa, int ta, int tb, int M, int N, int K, const floa
         const int kn = K - k0 < PANEL_K ? K - k0 : PANEL_K, add = acc || k0 > 0;
         const float *Ak = ta ? A + (size_t)k0 * lda : A + k0;
         for (int j = 0; j < N; j += W) {
-            const int n = N - j, w = W == 32 && n <= 16 ? 16 : W;
+            const int n = N - j, w = nn_gemm_panel_cols(W, n);
             if (tb)
                 pack_panel_t(kn, B + (size_t)j * ldb + k0, ldb, n, w, P);
             else

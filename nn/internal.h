@@ -207,10 +207,15 @@ void nn_gemm_isa_panels(int isa, int M, int N, int K, const float *A, int lda, c
 int nn_gemm_panel_width(int isa);
 int nn_gemm_panels(void);
 size_t nn_gemm_panel_floats(int K, int N);
+/* w of the panel of width W that starts with left columns of B to go */
+static inline int nn_gemm_panel_cols(int W, int left)
+{
+    return W == 32 && left <= 16 ? 16 : W;
+}
 static inline size_t nn_gemm_panel_at(int panels, int K, int N, int k, int n)
 {
     if (!panels) return (size_t)k * N + n;
-    const int j = n / panels * panels, w = panels == 32 && N - j <= 16 ? 16 : panels;
+    const int j = n / panels * panels, w = nn_gemm_panel_cols(panels, N - j);
     return (size_t)j * K + (size_t)k * w + (size_t)(n - j);
 }
 void nn_gemm_nn_panels(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
