@@ -23,12 +23,14 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SAN) -fopenmp \
            -Inn -Iservice $(PKG_CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
-TEST_LDLIBS := $(shell pkg-config --libs check libcurl 2>/dev/null)
+TEST_LDLIBS := $(shell pkg-config --libs check libcurl libjpeg 2>/dev/null)
 LDFLAGS += $(SAN) -fopenmp
 
+# libjpeg62-turbo-dev: tests only (tests/test_jpeg_dc.c), libjpeg-turbo's own
+# libjpeg API, the one encoder here that writes restart markers.
 DEB_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libpng-dev libturbojpeg0-dev \
-                check libopenblas-dev libcurl4-openssl-dev
-DEB_PKGCONFIG := libmicrohttpd jansson libpng libturbojpeg check openblas libcurl
+                check libopenblas-dev libcurl4-openssl-dev libjpeg62-turbo-dev
+DEB_PKGCONFIG := libmicrohttpd jansson libpng libturbojpeg check openblas libcurl libjpeg
 
 NN_SRC      := $(sort $(wildcard nn/*.c))
 SERVICE_SRC := $(sort $(filter-out service/main.c,$(wildcard service/*.c)))

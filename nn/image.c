@@ -25,6 +25,7 @@
  *    a file with only stray bytes before a marker is rejected too.
  */
 #include "image.h"
+#include "jpeg_dc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -646,7 +647,15 @@ static int jpeg_decode(const uint8_t *data, size_t len, const img_limits *lim, i
         rc = IMG_E_NOMEM;
         goto out;
     }
-    rc = jpeg_decompress(tj, data, len, buf, sw, sh, pf, err, errlen);
+    /* At 1/8 scale the DC coefficients are the image: the fast path walks
+     * past everything else (gray and YCbCr only: gray from RGB is not the
+     * first component), and leaves any file it does not take (or that is
+     * damaged) to TurboJPEG. */
+    if ((cs == TJCS_GRAY || cs == TJCS_YCbCr) && sf.num == 1 && sf.denom == 8 &&
+        jpeg_dc_decode(data, len, buf, sw, sh))
+        rc = IMG_OK;
+    else
+        rc = jpeg_decompress(tj, data, len, buf, sw, sh, pf, err, errlen);
     if (rc != IMG_OK)
         goto out;
     if (cmyk)

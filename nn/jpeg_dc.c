@@ -1,0 +1,680 @@
+/* jpeg_dc.c - a JPEG decoded at 1/8 scale from its DC coefficients alone
+ * (see jpeg_dc.h for what it takes and why).
+ *
+ * How it stays identical to TurboJPEG (libjpeg-turbo 2.1, the version Debian
+ * 12 ships and tests/test_jpeg_dc.c compares against):
+ *  - Pixels. TurboJPEG at 1/8 scale runs jpeg_idct_1x1 on each luma block:
+ *    v = (dc * q + 4) >> 3, with dc the running DC sum cut to 16 bits and q the
+ *    quantizer cut to a short, then range_limit[v & 1023], a table that clamps
+ *    to 0..255 around 128 and wraps beyond (jpeg_dc_pixel reproduces it).
+ *  - Gray from YCbCr is the Y plane as decoded; Cb and Cr are never
+ *    reconstructed, but their Huffman codes still have to be walked past.
+ *  - Refusals. Every libjpeg warning is an error for us (TJFLAG_STOPONWARNING),
+ *    so anything that could draw one makes this decoder give up and leave the
+ *    file to TurboJPEG: bytes between markers, an unknown JFIF version or
+ *    Adobe transform, a non-sequential scan, an invalid Huffman code, a
+ *    segment that runs out of bits or has a whole unused byte before its
+ *    marker (libjpeg counts those as extraneous), restart markers out of
+ *    order, and anything but EOI right after the scan.
+ *
+ * Speed. A 1920x1080 photo at quality 90 has about 600,000 AC codes and this
+ * only needs to skip them. Each Huffman table becomes a 2^LUT_BITS lookup
+ * indexed by the next bits of the stream, whose entry holds the code's length
+ * plus the length of the value bits after it (skipped together) and how far
+ * the code moves along the block (run + 1, 16 for a run of 16 zeros, 64 for
+ * end of block). The stream is unstuffed (FF 00 -> FF) into a padded buffer
+ * first, so the bit reader can load 8 bytes at a time without looking for
+ * markers.
+ */
+#include "jpeg_dc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LUT_BITS 10
+/* The AC tables' second lookup, of up to two codes at once (see huff_pairs). */
+#define PAIR_BITS 12
+#define MAX_BLOCKS_IN_MCU 10 /* libjpeg's D_MAX_BLOCKS_IN_MCU */
+/* Zero bytes after the unstuffed stream: more than one MCU can read before the
+ * per-MCU bounds check sees it ran off the end (10 blocks x 64 codes of at
+ * most 31 bits is 2,480 bytes), so reads never leave the buffer. */
+#define STREAM_PAD 4096
+
+/* A DHT table as stored in the file. */
+typedef struct {
+    uint8_t counts[17]; /* counts[l]: codes of length l, l = 1..16 */
+    uint8_t vals[256];
+    int defined;
+} huff_spec;
+
+/* Decoding tables for one Huffman table, in the role (DC or AC) it plays. */
+typedef struct {
+    uint16_t lut[1 << LUT_BITS]; /* 0: the code is longer than LUT_BITS (or invalid) */
+    uint32_t pair[1 << PAIR_BITS]; /* AC tables only: see huff_pairs */
+    int32_t maxcode[18];          /* largest code of length l, -1 if none */
+    int32_t valoffset[18];        /* code + valoffset[l] = index into vals */
+    uint8_t vals[256];
+} huff_dec;
+
+typedef struct {
+    int id, h, v, tq;
+} frame_comp;
+
+typedef struct {
+    int width, height, ncomp, have_frame;
+    frame_comp comp[4];
+    int quant_dc[4]; /* the DC quantizer of each table, -1 until defined */
+    huff_spec dc[4], ac[4];
+    int restart_interval;
+    /* the scan */
+    int scan_ncomp;
+    int scan_comp[4]; /* index into comp[] of each scan component */
+    int scan_td[4], scan_ta[4];
+} jpeg_hdr;
+
+/* A bit reader over the unstuffed stream: bits holds the next n bits at its
+ * top; refill tops it up to 56..63 bits from whole bytes. */
+typedef struct {
+    const uint8_t *buf;
+    size_t pos; /* next byte to load */
+    uint64_t bits;
+    int n;
+} bit_reader;
+
+static inline void br_refill(bit_reader *b)
+{
+    uint64_t w;
+    memcpy(&w, b->buf + b->pos, 8);
+    w = __builtin_bswap64(w);
+    b->bits |= w >> b->n;
+    b->pos += (size_t)((63 - b->n) >> 3);
+    b->n |= 56;
+}
+
+static inline void br_drop(bit_reader *b, int k)
+{
+    b->bits <<= k;
+    b->n -= k;
+}
+
+/* Bits consumed so far. */
+static inline size_t br_used(const bit_reader *b)
+{
+    return b->pos * 8 - (size_t)b->n;
+}
+
+/* Moves the reader to a byte boundary at byte pos (after a restart marker). */
+static inline void br_seek(bit_reader *b, size_t pos)
+{
+    b->pos = pos;
+    b->bits = 0;
+    b->n = 0;
+    br_refill(b);
+}
+
+/* ---- the header ------------------------------------------------------------ */
+
+static unsigned be16(const uint8_t *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+static int parse_sof(jpeg_hdr *h, const uint8_t *s, size_t n)
+{
+    if (h->have_frame || n < 6 || s[0] != 8)
+        return 0; /* second frame, or not 8-bit */
+    h->height = (int)be16(s + 1);
+    h->width = (int)be16(s + 3);
+    h->ncomp = s[5];
+    if (h->width <= 0 || h->height <= 0 || (h->ncomp != 1 && h->ncomp != 3) ||
+        n != 6 + 3 * (size_t)h->ncomp)
+        return 0;
+    for (int c = 0; c < h->ncomp; c++) {
+        const uint8_t *p = s + 6 + 3 * c;
+        frame_comp *fc = &h->comp[c];
+        fc->id = p[0];
+        fc->h = p[1] >> 4;
+        fc->v = p[1] & 15;
+        fc->tq = p[2];
+        if (fc->h < 1 || fc->h > 4 || fc->v < 1 || fc->v > 4 || fc->tq > 3)
+            return 0;
+        for (int o = 0; o < c; o++)
+            if (h->comp[o].id == fc->id)
+                return 0; /* libjpeg renames duplicate ids; not ours to guess */
+    }
+    h->have_frame = 1;
+    return 1;
+}
+
+static int parse_dqt(jpeg_hdr *h, const uint8_t *s, size_t n)
+{
+    while (n > 0) {
+        int prec = s[0] >> 4, t = s[0] & 15;
+        size_t size = 1 + (prec ? 128u : 64u);
+        if (prec > 1 || t > 3 || n < size)
+            return 0; /* libjpeg accepts short tables padded with 1s; we do not */
+        /* element 0 is the DC quantizer in zigzag and natural order alike */
+        h->quant_dc[t] = prec ? (int)be16(s + 1) : s[1];
+        s += size;
+        n -= size;
+    }
+    return 1;
+}
+
+static int parse_dht(jpeg_hdr *h, const uint8_t *s, size_t n)
+{
+    while (n > 0) {
+        if (n < 17)
+            return 0;
+        int tc = s[0] >> 4, th = s[0] & 15;
+        if (tc > 1 || th > 3)
+            return 0;
+        huff_spec *sp = tc ? &h->ac[th] : &h->dc[th];
+        size_t count = 0;
+        sp->counts[0] = 0;
+        for (int l = 1; l <= 16; l++) {
+            sp->counts[l] = s[l];
+            count += s[l];
+        }
+        if (count > 256 || n < 17 + count)
+            return 0;
+        memcpy(sp->vals, s + 17, count);
+        sp->defined = 1;
+        s += 17 + count;
+        n -= 17 + count;
+    }
+    return 1;
+}
+
+static int parse_sos(jpeg_hdr *h, const uint8_t *s, size_t n)
+{
+    if (!h->have_frame || n < 1)
+        return 0;
+    int ns = s[0];
+    if (ns < 1 || ns > 4 || n != 4 + 2 * (size_t)ns)
+        return 0;
+    /* Only the one-scan layout: every frame component in this scan. */
+    if (ns != h->ncomp)
+        return 0;
+    for (int i = 0; i < ns; i++) {
+        int id = s[1 + 2 * i], c = -1;
+        for (int k = 0; k < h->ncomp; k++)
+            if (h->comp[k].id == id)
+                c = k;
+        if (c < 0)
+            return 0;
+        for (int o = 0; o < i; o++)
+            if (h->scan_comp[o] == c)
+                return 0;
+        h->scan_comp[i] = c;
+        h->scan_td[i] = s[2 + 2 * i] >> 4;
+        h->scan_ta[i] = s[2 + 2 * i] & 15;
+        if (h->scan_td[i] > 3 || h->scan_ta[i] > 3)
+            return 0;
+    }
+    const uint8_t *t = s + 1 + 2 * ns;
+    if (t[0] != 0 || t[1] != 63 || t[2] != 0)
+        return 0; /* not a sequential scan: libjpeg warns */
+    h->scan_ncomp = ns;
+    return 1;
+}
+
+/* APP0 (JFIF) and APP14 (Adobe): only the values libjpeg warns about. */
+static int check_app(uint8_t m, const uint8_t *s, size_t n)
+{
+    if (m == 0xE0 && n >= 14 && memcmp(s, "JFIF", 5) == 0)
+        return s[5] == 1 || s[5] == 2;
+    if (m == 0xEE && n >= 12 && memcmp(s, "Adobe", 5) == 0)
+        return s[11] <= 1;
+    return 1;
+}
+
+/* Walks the markers from SOI to the first SOS. Returns the offset of the
+ * entropy-coded data, or 0 when the file is not one this decoder takes. */
+static size_t parse_header(jpeg_hdr *h, const uint8_t *d, size_t len)
+{
+    if (len < 4 || d[0] != 0xFF || d[1] != 0xD8)
+        return 0;
+    size_t i = 2;
+    for (;;) {
+        if (i >= len || d[i] != 0xFF)
+            return 0; /* bytes between segments: libjpeg warns */
+        while (i < len && d[i] == 0xFF)
+            i++;
+        if (i + 2 >= len)
+            return 0;
+        uint8_t m = d[i++];
+        size_t seg = be16(d + i);
+        if (seg < 2 || seg > len - i)
+            return 0;
+        const uint8_t *s = d + i + 2;
+        size_t n = seg - 2;
+        int ok;
+        switch (m) {
+        case 0xC0: /* baseline */
+        case 0xC1: /* extended sequential, Huffman */
+            ok = parse_sof(h, s, n);
+            break;
+        case 0xC4:
+            ok = parse_dht(h, s, n);
+            break;
+        case 0xDB:
+            ok = parse_dqt(h, s, n);
+            break;
+        case 0xDD:
+            ok = n == 2;
+            h->restart_interval = ok ? (int)be16(s) : 0;
+            break;
+        case 0xDA:
+            return parse_sos(h, s, n) ? i + seg : 0;
+        case 0xFE: /* COM */
+            ok = 1;
+            break;
+        default:
+            /* APPn; every other marker (SOI, EOI, RSTn, progressive or
+             * arithmetic frames, DNL, ...) is not for this decoder. */
+            ok = m >= 0xE0 && m <= 0xEF && check_app(m, s, n);
+            break;
+        }
+        if (!ok)
+            return 0;
+        i += seg;
+    }
+}
+
+/* ---- Huffman tables ------------------------------------------------------------ */
+
+/* The symbol whose code starts the 16 bits top, if its length is at most
+ * maxlen (canonical decoding, as libjpeg's jpeg_huff_decode); -1 otherwise. */
+static int huff_decode16(const huff_dec *t, uint32_t top, int maxlen, int *len)
+{
+    for (int l = 1; l <= maxlen; l++) {
+        int32_t c = (int32_t)(top >> (16 - l));
+        if (c <= t->maxcode[l]) {
+            *len = l;
+            return t->vals[(c + t->valoffset[l]) & 0xFF];
+        }
+    }
+    return -1;
+}
+
+/* How far an AC symbol moves along the block: past its run of zeros and its
+ * coefficient, 16 for a run of 16 zeros (ZRL), 64 for end of block. */
+static inline int ac_advance(int v)
+{
+    int r = v >> 4, s = v & 15;
+    return s ? r + 1 : r == 15 ? 16 : 64;
+}
+
+/* The AC pair table: for every PAIR_BITS-bit window, the first code in it
+ * (its bits with the value bits after it, b1, and its advance a1) and, when
+ * the whole code of a second one fits in the window too and the first did
+ * not end the block, both together (btot, atot); else btot = b1, atot = a1.
+ * Entry: btot | atot << 8 | b1 << 16 | a1 << 24, 0 when the first code is
+ * longer than the window. Two codes per lookup halves the chain of dependent
+ * table loads that bounds this decoder's speed (about 5 bits per code in a
+ * photo at quality 90). */
+static void huff_pairs(huff_dec *t)
+{
+    for (uint32_t x = 0; x < 1u << PAIR_BITS; x++) {
+        uint32_t top = x << (16 - PAIR_BITS);
+        int len1, v1 = huff_decode16(t, top, PAIR_BITS, &len1);
+        if (v1 < 0) {
+            t->pair[x] = 0;
+            continue;
+        }
+        int b1 = len1 + (v1 & 15), a1 = ac_advance(v1), btot = b1, atot = a1;
+        if (a1 < 64 && b1 < PAIR_BITS) {
+            int len2, v2 = huff_decode16(t, (top << b1) & 0xFFFF, PAIR_BITS - b1, &len2);
+            if (v2 >= 0) {
+                btot = b1 + len2 + (v2 & 15);
+                atot = a1 + ac_advance(v2);
+            }
+        }
+        t->pair[x] = (uint32_t)btot | (uint32_t)atot << 8 | (uint32_t)b1 << 16 | (uint32_t)a1 << 24;
+    }
+}
+
+/* Builds the decoding tables of sp for DC (is_dc) or AC coefficients. Refuses
+ * the tables libjpeg's jpeg_make_d_derived_tbl refuses. */
+static int huff_build(huff_dec *t, const huff_spec *sp, int is_dc)
+{
+    int size[257], code[257];
+    int p = 0;
+    for (int l = 1; l <= 16; l++)
+        for (int i = 0; i < sp->counts[l]; i++)
+            size[p++] = l;
+    size[p] = 0;
+    int ncodes = p;
+
+    int c = 0, si = size[0];
+    p = 0;
+    while (size[p]) {
+        while (size[p] == si)
+            code[p++] = c++;
+        if (c >= 1 << si)
+            return 0; /* a code of all ones, or too many codes */
+        c <<= 1;
+        si++;
+    }
+
+    p = 0;
+    for (int l = 1; l <= 16; l++) {
+        if (sp->counts[l]) {
+            t->valoffset[l] = p - code[p];
+            p += sp->counts[l];
+            t->maxcode[l] = code[p - 1];
+        } else {
+            t->maxcode[l] = -1;
+        }
+    }
+    t->maxcode[17] = 0x7FFFFFFF; /* sentinel */
+    memcpy(t->vals, sp->vals, 256);
+    memset(t->lut, 0, sizeof t->lut);
+
+    for (p = 0; p < ncodes; p++) {
+        int v = sp->vals[p], s = v & 15;
+        if (is_dc && v > 15)
+            return 0;
+        if (size[p] > LUT_BITS)
+            continue;
+        uint16_t e;
+        if (is_dc)
+            e = (uint16_t)(size[p] | v << 5);
+        else
+            e = (uint16_t)((size[p] + s) | ac_advance(v) << 5);
+        int shift = LUT_BITS - size[p];
+        for (int k = 0; k < 1 << shift; k++)
+            t->lut[code[p] << shift | k] = e;
+    }
+    if (!is_dc)
+        huff_pairs(t);
+    return 1;
+}
+
+/* The symbol of a code longer than LUT_BITS; its length goes to *len. Returns
+ * -1 for a code that is not in the table (libjpeg warns). A code no longer
+ * than LUT_BITS would have been in the lookup table, so trying those lengths
+ * again finds nothing: canonical codes below a length's first code start
+ * with a shorter code. */
+static int huff_slow(const huff_dec *t, uint64_t bits, int *len)
+{
+    return huff_decode16(t, (uint32_t)(bits >> 48), 16, len);
+}
+
+/* ---- pixels ------------------------------------------------------------------ */
+
+/* jpeg_idct_1x1 and libjpeg's range-limit table (see the file comment). */
+static inline uint8_t dc_pixel(uint32_t dc_sum, int q)
+{
+    int v = (int)(int16_t)dc_sum * (int)(int16_t)q;
+    int x = ((v + 4) >> 3) & 1023;
+    if (x < 128)
+        return (uint8_t)(x + 128);
+    if (x < 512)
+        return 255;
+    if (x < 896)
+        return 0;
+    return (uint8_t)(x - 896);
+}
+
+/* ---- the scan ------------------------------------------------------------------ */
+
+/* Unstuffs the entropy-coded data starting at d[i] into out (FF 00 -> FF),
+ * up to the first marker that is not RSTn. The byte offset in out of each
+ * RSTn goes to rst_at[] and its number to rst_num[] (at most max_rst; more
+ * makes it fail). Returns the number of bytes written, or (size_t)-1; *marker
+ * gets the marker that ended the data (0 if the file ended first). */
+static size_t unstuff(const uint8_t *d, size_t len, size_t i, uint8_t *out, size_t *rst_at,
+                      uint8_t *rst_num, size_t max_rst, size_t *nrst, int *marker)
+{
+    size_t o = 0;
+    *nrst = 0;
+    *marker = 0;
+    while (i < len) {
+        const uint8_t *ff = memchr(d + i, 0xFF, len - i);
+        size_t run = ff ? (size_t)(ff - d) - i : len - i;
+        memcpy(out + o, d + i, run);
+        o += run;
+        i += run;
+        if (!ff)
+            break;
+        while (i < len && d[i] == 0xFF)
+            i++; /* FF, and any fill bytes after it */
+        if (i >= len)
+            break;
+        uint8_t m = d[i++];
+        if (m == 0x00) {
+            out[o++] = 0xFF;
+        } else if (m >= 0xD0 && m <= 0xD7) {
+            if (*nrst == max_rst)
+                return (size_t)-1;
+            rst_at[*nrst] = o;
+            rst_num[*nrst] = (uint8_t)(m - 0xD0);
+            (*nrst)++;
+        } else {
+            *marker = m;
+            break;
+        }
+    }
+    return o;
+}
+
+typedef struct {
+    const huff_dec *dc, *ac;
+    int comp;      /* index into the scan's DC predictors */
+    int is_luma;   /* a block of frame component 0 */
+    int dx, dy;    /* its block offset inside the MCU (luma only) */
+} mcu_block;
+
+/* The single-code entry (bits | advance << 5) for the code at the top of
+ * b->bits, from the lookup table or, for a code longer than LUT_BITS, built
+ * after a refill (such an entry can skip 31 bits). 0 for an invalid code. */
+static unsigned ac_single(bit_reader *b, const huff_dec *t)
+{
+    unsigned e = t->lut[b->bits >> (64 - LUT_BITS)];
+    if (e)
+        return e;
+    br_refill(b);
+    int len, v = huff_slow(t, b->bits, &len);
+    if (v < 0)
+        return 0;
+    return (unsigned)(len + (v & 15)) | (unsigned)ac_advance(v) << 5;
+}
+
+/* One lookup in the pair table (huff_pairs): moves past one or two codes.
+ * Returns 1 while the block goes on, 0 at its end, -1 on an invalid code. */
+static inline int ac_step(bit_reader *b, const huff_dec *t, int *k)
+{
+    uint32_t e = t->pair[b->bits >> (64 - PAIR_BITS)];
+    if (__builtin_expect(e == 0, 0)) {
+        unsigned s = ac_single(b, t);
+        if (!s)
+            return -1;
+        br_drop(b, (int)(s & 31));
+        *k += (int)(s >> 5);
+        return *k < 64;
+    }
+    if (*k + (int)(e >> 24) >= 64) {
+        br_drop(b, (int)(e >> 16 & 31)); /* the first code ends the block */
+        return 0;
+    }
+    br_drop(b, (int)(e & 31));
+    *k += (int)(e >> 8 & 255);
+    return *k < 64;
+}
+
+/* Walks one block's AC codes. Returns 0 on an invalid code. Two lookups per
+ * refill, without testing the bit count: a pair entry skips at most
+ * PAIR_BITS + 15 = 27 bits and a refill leaves at least 56 (a longer code
+ * refills for itself). Testing the count before each code cost more than
+ * the refills it saved: the branch follows the data, and was mispredicted. */
+static inline int skip_ac(bit_reader *b, const huff_dec *t)
+{
+    int k = 1, r;
+    for (;;) {
+        br_refill(b);
+        if ((r = ac_step(b, t, &k)) <= 0)
+            break;
+        if ((r = ac_step(b, t, &k)) <= 0)
+            break;
+    }
+    return r == 0;
+}
+
+/* The DC difference of one block. Returns 0 on an invalid code. */
+static inline int read_dc(bit_reader *b, const huff_dec *t, int32_t *diff)
+{
+    if (b->n < 32)
+        br_refill(b);
+    unsigned e = t->lut[b->bits >> (64 - LUT_BITS)];
+    int len, s;
+    if (__builtin_expect(e != 0, 1)) {
+        len = (int)(e & 31);
+        s = (int)(e >> 5);
+    } else {
+        s = huff_slow(t, b->bits, &len);
+        if (s < 0)
+            return 0;
+    }
+    br_drop(b, len);
+    if (s == 0) {
+        *diff = 0;
+        return 1;
+    }
+    int32_t r = (int32_t)(b->bits >> (64 - s));
+    br_drop(b, s);
+    /* HUFF_EXTEND: values below 2^(s-1) are negative */
+    *diff = r < (1 << (s - 1)) ? r - (1 << s) + 1 : r;
+    return 1;
+}
+
+int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh)
+{
+    jpeg_hdr h;
+    memset(&h, 0, sizeof h);
+    for (int t = 0; t < 4; t++)
+        h.quant_dc[t] = -1;
+    size_t start = parse_header(&h, data, len);
+    if (!start)
+        return 0;
+    if (ow != (h.width + 7) / 8 || oh != (h.height + 7) / 8)
+        return 0;
+
+    /* The MCU: luma at full resolution only, at most 10 blocks (libjpeg's
+     * limit). A one-component scan is one block per MCU whatever its
+     * sampling factors say. */
+    int hmax = 1, vmax = 1;
+    for (int c = 0; c < h.ncomp; c++) {
+        hmax = h.comp[c].h > hmax ? h.comp[c].h : hmax;
+        vmax = h.comp[c].v > vmax ? h.comp[c].v : vmax;
+    }
+    if (h.ncomp > 1 && (h.comp[0].h != hmax || h.comp[0].v != vmax))
+        return 0; /* luma would need upsampling */
+    int mcu_w = 8, mcu_h = 8;
+    if (h.ncomp > 1) {
+        mcu_w = 8 * hmax;
+        mcu_h = 8 * vmax;
+    }
+    int mcus_x = (h.width + mcu_w - 1) / mcu_w, mcus_y = (h.height + mcu_h - 1) / mcu_h;
+
+    huff_dec *tabs = malloc(8 * sizeof *tabs); /* DC 0..3, AC 0..3, built as used */
+    uint8_t *stream = NULL;
+    size_t *rst_at = NULL;
+    uint8_t *rst_num = NULL;
+    int ok = 0, built = 0;
+    if (!tabs)
+        goto out;
+
+    mcu_block blk[MAX_BLOCKS_IN_MCU];
+    int nblk = 0;
+    for (int i = 0; i < h.scan_ncomp; i++) {
+        int c = h.scan_comp[i], td = h.scan_td[i], ta = h.scan_ta[i];
+        if (h.quant_dc[h.comp[c].tq] < 0 || !h.dc[td].defined || !h.ac[ta].defined)
+            goto out; /* libjpeg would use its default tables, or fail */
+        if (!(built & 1 << td)) {
+            if (!huff_build(&tabs[td], &h.dc[td], 1))
+                goto out;
+            built |= 1 << td;
+        }
+        if (!(built & 16 << ta)) {
+            if (!huff_build(&tabs[4 + ta], &h.ac[ta], 0))
+                goto out;
+            built |= 16 << ta;
+        }
+        int bh = h.ncomp > 1 ? h.comp[c].h : 1, bv = h.ncomp > 1 ? h.comp[c].v : 1;
+        for (int y = 0; y < bv; y++)
+            for (int x = 0; x < bh; x++) {
+                if (nblk == MAX_BLOCKS_IN_MCU)
+                    goto out;
+                blk[nblk++] = (mcu_block){&tabs[td], &tabs[4 + ta], i, c == 0, x, y};
+            }
+    }
+    int q = h.quant_dc[h.comp[0].tq];
+
+    long long mcus = (long long)mcus_x * mcus_y;
+    long long ri = h.restart_interval;
+    size_t max_rst = ri ? (size_t)((mcus - 1) / ri) : 0;
+    stream = malloc(len - start + STREAM_PAD);
+    rst_at = malloc((max_rst + 1) * sizeof *rst_at);
+    rst_num = malloc(max_rst + 1);
+    if (!stream || !rst_at || !rst_num)
+        goto out;
+    size_t nrst = 0;
+    int marker = 0;
+    size_t nbytes = unstuff(data, len, start, stream, rst_at, rst_num, max_rst, &nrst, &marker);
+    if (nbytes == (size_t)-1 || marker != 0xD9 || nrst != max_rst)
+        goto out; /* the scan must end in EOI, with every restart marker in place */
+    memset(stream + nbytes, 0, STREAM_PAD);
+
+    bit_reader b = {stream, 0, 0, 0};
+    br_refill(&b);
+    uint32_t pred[4] = {0, 0, 0, 0};
+    size_t seg_end = nrst ? rst_at[0] : nbytes, next_rst = 0;
+    long long togo = ri;
+    for (int my = 0; my < mcus_y; my++) {
+        for (int mx = 0; mx < mcus_x; mx++) {
+            if (ri && togo == 0) {
+                /* A restart: the segment must end here, with at most the
+                 * padding bits of its last byte left (libjpeg counts whole
+                 * bytes as extraneous data and warns). */
+                size_t used = br_used(&b);
+                if (used > seg_end * 8 || seg_end * 8 - used >= 8 ||
+                    rst_num[next_rst] != (next_rst & 7))
+                    goto out;
+                br_seek(&b, seg_end);
+                next_rst++;
+                seg_end = next_rst < nrst ? rst_at[next_rst] : nbytes;
+                memset(pred, 0, sizeof pred);
+                togo = ri;
+            }
+            for (int k = 0; k < nblk; k++) {
+                const mcu_block *bk = &blk[k];
+                int32_t diff;
+                if (!read_dc(&b, bk->dc, &diff))
+                    goto out;
+                pred[bk->comp] += (uint32_t)diff; /* libjpeg's int sum, wrapping */
+                if (bk->is_luma) {
+                    int bx = mx * (mcu_w / 8) + bk->dx, by = my * (mcu_h / 8) + bk->dy;
+                    if (bx < ow && by < oh)
+                        out[(size_t)by * (size_t)ow + (size_t)bx] = dc_pixel(pred[bk->comp], q);
+                }
+                if (!skip_ac(&b, bk->ac))
+                    goto out;
+            }
+            if (b.pos > nbytes + 8)
+                goto out; /* read well past the data: it ran out */
+            togo--;
+        }
+    }
+    size_t used = br_used(&b);
+    if (used > seg_end * 8 || seg_end * 8 - used >= 8)
+        goto out;
+    ok = 1;
+out:
+    free(tabs);
+    free(stream);
+    free(rst_at);
+    free(rst_num);
+    return ok;
+}

@@ -1,0 +1,31 @@
+/* jpeg_dc.h - a JPEG decoded at 1/8 scale from its DC coefficients alone.
+ *
+ * At 1/8 scale each 8x8 block of the luma plane becomes one pixel, the
+ * block's DC coefficient; libjpeg-turbo gets there by running its general
+ * Huffman decoder over every coefficient, which was most of a large upload's
+ * cost (bench/README.md, "Large uploads"). This decoder only walks past the
+ * AC coefficients, with tables built for that, and writes exactly the pixels
+ * TurboJPEG's tjDecompress2 at scale 1/8, TJPF_GRAY, would.
+ *
+ * It takes only the common case: a clean 8-bit baseline or extended-sequential
+ * Huffman JPEG, grayscale or YCbCr, all components in one interleaved scan,
+ * luma at full resolution, restart markers allowed. Anything else (progressive,
+ * arithmetic, non-interleaved scans, any damage or oddity at all) makes it
+ * return 0 without having written anything the caller uses, and the caller
+ * runs TurboJPEG, which decodes the file or names what is wrong with it. So
+ * the fast path never accepts a file that TurboJPEG (with
+ * TJFLAG_STOPONWARNING) would refuse, and never produces different pixels.
+ */
+#ifndef NN_JPEG_DC_H
+#define NN_JPEG_DC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decodes data (len bytes, a JPEG whose header TurboJPEG has read and found
+ * grayscale or YCbCr) into out, ow x oh gray pixels, ow = ceil(width / 8) and
+ * oh = ceil(height / 8). Returns 1 when out holds the image, 0 when the file
+ * is not one this decoder takes (out may then hold anything). */
+int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh);
+
+#endif
