@@ -259,7 +259,7 @@ fuzz-seeds: deps
 	@$(MAKE) --no-print-directory $(BUILD)/tests/fuzz/gen_seeds
 	$(BUILD)/tests/fuzz/gen_seeds tests/corpus
 $(BUILD)/tests/fuzz/gen_seeds: $(BUILD)/tests/fuzz/gen_seeds.o $(BUILD)/libservice.a $(BUILD)/libnn.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(shell pkg-config --libs libjpeg 2>/dev/null)
 
 # ThreadSanitizer with gcc. OpenMP runs one thread (OMP_NUM_THREADS=1): libgomp
 # is not instrumented, so its barriers would show as races in our parallel

@@ -19,8 +19,8 @@
 
 #include "common_svc.h"
 
-#define HARNESSES(X) X(fuzz_base64) X(fuzz_config) X(fuzz_image) X(fuzz_json) \
-                     X(fuzz_model) X(fuzz_multipart)
+#define HARNESSES(X) X(fuzz_base64) X(fuzz_config) X(fuzz_image) X(fuzz_jpeg_dc) \
+                     X(fuzz_json) X(fuzz_model) X(fuzz_multipart)
 #define DECLARE(name) int name##_one(const uint8_t *data, size_t size);
 HARNESSES(DECLARE)
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <jpeglib.h>
 #include <turbojpeg.h>
 
 #include "base64.h"
@@ -166,13 +167,53 @@ static void jpeg_seed(const char *name, int w, int h, int pf, int samp, int flag
         exit(1);
     }
     put("fuzz_image", name, out, len);
+    if (!(flags & TJFLAG_PROGRESSIVE) && pf != TJPF_CMYK)
+        put("fuzz_jpeg_dc", name, out, len); /* the layouts the DC decoder takes */
     tjFree(out);
     free(px);
     tjDestroy(tj);
 }
 
+/* For fuzz_jpeg_dc: what TurboJPEG 2.1's compressor cannot write, through
+ * libjpeg-turbo's libjpeg API: restart markers (interval in MCUs) and
+ * optimized Huffman tables, which have long codes. */
+static void jpeg_dc_seed(const char *name, int w, int h, int ncomp, int restart, int optimize)
+{
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    unsigned char *out = NULL;
+    unsigned long len = 0;
+    uint8_t *px = malloc((size_t)w * (size_t)h * (size_t)ncomp);
+    for (size_t i = 0; i < (size_t)w * (size_t)h * (size_t)ncomp; i++)
+        px[i] = (uint8_t)(i * 37 % 251 + (i / 7) % 3);
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &out, &len);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = ncomp;
+    ci.in_color_space = ncomp == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, 80, TRUE);
+    ci.restart_interval = (unsigned)restart;
+    ci.optimize_coding = optimize ? TRUE : FALSE;
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = px + (size_t)ci.next_scanline * (size_t)w * (size_t)ncomp;
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    put("fuzz_jpeg_dc", name, out, len);
+    free(out);
+    free(px);
+}
+
 static void jpeg_seeds(void)
 {
+    jpeg_dc_seed("restart1-rgb-420.jpg", 40, 24, 3, 1, 0);
+    jpeg_dc_seed("restart3-gray-optimized.jpg", 56, 16, 1, 3, 1);
+    jpeg_dc_seed("rgb-420-optimized.jpg", 33, 31, 3, 0, 1);
     jpeg_seed("jpeg-gray-48.jpg", 48, 48, TJPF_GRAY, TJSAMP_GRAY, 0, 75);
     jpeg_seed("jpeg-rgb-420.jpg", 33, 17, TJPF_RGB, TJSAMP_420, 0, 50);
     jpeg_seed("jpeg-rgb-444.jpg", 16, 16, TJPF_RGB, TJSAMP_444, 0, 90);

@@ -27,6 +27,10 @@ for h in "$@"; do
       [ -d "$shared/pngsuite" ] && seeds+=("$shared/pngsuite")
       [ -d "$shared/jpeg/libjpeg-turbo" ] && seeds+=("$shared/jpeg/libjpeg-turbo")
       ;;
+    fuzz_jpeg_dc)
+      args+=(-max_len=16384)
+      [ -d "$shared/jpeg/libjpeg-turbo" ] && seeds+=("$shared/jpeg/libjpeg-turbo")
+      ;;
     fuzz_model) args+=(-max_len=16384) ;;
     *) args+=(-max_len=8192) ;;
   esac

@@ -1,0 +1,39 @@
+/* fuzz_jpeg_dc.c - nn/jpeg_dc.c against TurboJPEG, on any bytes: whenever the
+ * 1/8-scale DC decoder takes a file, TurboJPEG (tjDecompress2 at 1/8,
+ * TJPF_GRAY, TJFLAG_STOPONWARNING) must decode it too, to the same pixels.
+ * The decoder is called at 1/8 whatever the size, so small inputs reach all
+ * of it (the service only calls it for images of 384 px and more). */
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "fuzz_common.h"
+#include "jpeg_dc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    tjhandle tj = tjInitDecompress();
+    FUZZ_CHECK(tj != NULL);
+    int w = 0, h = 0, ss = 0, cs = 0;
+    /* as nn/image.c: only files whose header TurboJPEG reads as gray or
+     * YCbCr, within the service's 4096 x 4096 limit */
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &ss, &cs) != 0 || w <= 0 ||
+        h <= 0 || w > 4096 || h > 4096 || (cs != TJCS_GRAY && cs != TJCS_YCbCr)) {
+        tjDestroy(tj);
+        return 0;
+    }
+    int sw = (w + 7) / 8, sh = (h + 7) / 8;
+    uint8_t *got = malloc((size_t)sw * (size_t)sh), *ref = malloc((size_t)sw * (size_t)sh);
+    FUZZ_CHECK(got != NULL && ref != NULL);
+    if (jpeg_dc_decode(data, size, got, sw, sh)) {
+        int rc = tjDecompress2(tj, data, (unsigned long)size, ref, sw, 0, sh, TJPF_GRAY,
+                               TJFLAG_STOPONWARNING);
+        if (rc != 0)
+            fprintf(stderr, "TurboJPEG refuses what the fast path took: %s\n", tjGetErrorStr2(tj));
+        FUZZ_CHECK(rc == 0);
+        FUZZ_CHECK(memcmp(got, ref, (size_t)sw * (size_t)sh) == 0);
+    }
+    free(got);
+    free(ref);
+    tjDestroy(tj);
+    return 0;
+}
