@@ -86,11 +86,11 @@ environ_of() {
   echo "${e:-none}"
 }
 
-# check_precision P: fp32 or int8, else exit 2.
+# check_precision P: fp32, int8 or fp16, else exit 2.
 check_precision() {
   case $1 in
-    fp32|int8) ;;
-    *) echo "$PROG: PRECISION must be fp32 or int8 (not '$1')" >&2; exit 2 ;;
+    fp32|int8|fp16) ;;
+    *) echo "$PROG: PRECISION must be fp32, int8 or fp16 (not '$1')" >&2; exit 2 ;;
   esac
 }
 
@@ -145,8 +145,8 @@ server_env() {
 # start_emotiond LOG ARGS...: `$BUILD/emotiond serve --host 127.0.0.1 --port 0
 # ARGS...` in the background, stderr to LOG; waits up to $START_TIMEOUT s
 # (default 120) for its "ready on port" line. Sets EMOTIOND_PID, EMOTIOND_PORT
-# and EMOTIOND_PRECISION_SERVED (fp32 or int8, from the "serving model" line:
-# int8 asked on a CPU without VNNI serves fp32). Returns 1 (and prints the
+# and EMOTIOND_PRECISION_SERVED (fp32, int8 or fp16, from the "serving model"
+# line: int8 asked on a CPU without VNNI serves fp32). Returns 1 (and prints the
 # log) when it does not come up.
 start_emotiond() {
   local log=$1; shift
@@ -170,7 +170,7 @@ start_emotiond() {
   EMOTIOND_PORT=$(sed -n 's/.*ready on port \([0-9][0-9]*\).*/\1/p' "$log" | head -n1)
   # "serving model ... with N workers, queue Q, int8": the last fp32/int8 of the line
   # shellcheck disable=SC2034  # read by the caller
-  EMOTIOND_PRECISION_SERVED=$(grep -m1 'serving model' "$log" | grep -oE 'fp32|int8' | tail -n1)
+  EMOTIOND_PRECISION_SERVED=$(grep -m1 'serving model' "$log" | grep -oE 'fp32|int8|fp16' | tail -n1)
   return 0
 }
 

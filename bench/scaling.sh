@@ -287,7 +287,7 @@ echo
 for w in $WORKER_COUNTS $RSS_WORKERS; do
   s=$(value "w${w}_precision_served" "$res")
   [ -z "$s" ] || [ "$s" = "$PRECISION" ] ||
-    echo "WARNING: emotiond --workers $w served $s, not $PRECISION (int8 needs AVX-512 VNNI)"
+    echo "WARNING: emotiond --workers $w served $s, not $PRECISION (int8 needs AVX-512 VNNI, fp16 AVX2 + F16C)"
 done
 echo "OpenBLAS (servers): $(or_na "$(value openblas_env "$env_file")"); engine alone:" \
      "$(or_na "$(value openblas_env "$OUT/scaling.engine.$first_p.txt")") core" \

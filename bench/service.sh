@@ -14,7 +14,7 @@
 # $DURATION s. Also runs `bench_nn --workers $WORKERS` (engine alone). Prints
 # a markdown table; raw output in $BUILD/bench/results/service.*. Both servers
 # get the same OpenBLAS/malloc environment as bench_nn and torch_bench.py (see
-# bench/README.md) and are always stopped at exit. PRECISION (fp32 or int8,
+# bench/README.md) and are always stopped at exit. PRECISION (fp32, int8 or fp16,
 # default fp32) is what emotiond serves and bench_nn runs; the Flask side is
 # always PyTorch fp32. Then bench/uploads.sh (large uploads; --no-uploads
 # skips it). Never fails on timing; exits non-zero only when a tool is
@@ -229,7 +229,7 @@ echo "## POST /predict: emotiond $served vs Flask + PyTorch fp32 ($(or_na "$arch
 echo
 echo "precision: emotiond $served (PRECISION=$PRECISION), engine alone $engine_prec," \
      "Flask + PyTorch fp32."
-[ "$served" = "$PRECISION" ] || echo "WARNING: emotiond serves $served, not $PRECISION (int8 needs AVX-512 VNNI)"
+[ "$served" = "$PRECISION" ] || echo "WARNING: emotiond serves $served, not $PRECISION (int8 needs AVX-512 VNNI, fp16 AVX2 + F16C)"
 echo "wrk on 127.0.0.1, one 48x48 grayscale PNG ($(stat -c %s "$PNG") bytes) per request," \
      "${DURATION} s per point; latencies in ms. \"ratio\" is emotiond req/s / Flask req/s" \
      "(target ≥ 2); \"overhead\" is 1 − emotiond req/s / engine-alone images/s with" \

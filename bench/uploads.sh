@@ -136,7 +136,7 @@ echo "wrk on 127.0.0.1, the image as the raw body, ${DURATION} s per point; late
      "\"cost\" is ${names[0]} req/s / this image's req/s at the same connections (issue 6:" \
      "≤ 2 for 1920x1080); \"failed\" counts socket errors, timeouts and HTTP status ≥ 400;" \
      "\"peak RSS\" is emotiond's VmRSS during the run."
-[ "$served" = "$PRECISION" ] || echo "WARNING: emotiond serves $served, not $PRECISION (int8 needs AVX-512 VNNI)"
+[ "$served" = "$PRECISION" ] || echo "WARNING: emotiond serves $served, not $PRECISION (int8 needs AVX-512 VNNI, fp16 AVX2 + F16C)"
 echo
 echo "| image | bytes | connections | req/s | p50 | p99 | failed | peak RSS MB | cost |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -272,6 +272,83 @@ static void panel_rows_avx2(int ta, int M, int K, const float *A, int lda, const
     }
 }
 
+/* The same 6 x 16 blocks over a panel of IEEE half floats (NN_PRECISION_FP16:
+ * Winograd's transformed filters at half the bytes). Each k converts its
+ * panel row (32 bytes, half a line) to two fp32 vectors with F16C, then
+ * multiplies and adds in fp32 as block2 does, so the result is block2's on
+ * the rounded filters. The next panel is fetched one line per two k. */
+#define GEMM_F16 __attribute__((target("avx2,fma,f16c")))
+GEMM_F16 static inline __attribute__((always_inline)) void
+block2h(const float *A, int lda, const uint16_t *P, const uint16_t *pf, int ps, int K, float *C,
+        int ldc, int n, int rows)
+{
+    const float *a[R2];
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++) a[r] = A + (size_t)r * lda;
+    __m256 c[R2][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        const __m256 b0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(P + 16 * (size_t)k)));
+        const __m256 b1 =
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(P + 16 * (size_t)k + 8)));
+        /* a 64-byte line is two panel rows: one fetch per 2 k, or per 4 k
+         * of the half a block of two fetches (ps = 1) */
+        if (!(k & ((2 << ps) - 1)))
+            _mm_prefetch((const char *)(pf + 16 * (size_t)(k >> ps)), _MM_HINT_T0);
+#pragma GCC unroll 6
+        for (int r = 0; r < rows; r++) {
+            const __m256 x = _mm256_broadcast_ss(a[r] + k);
+            c[r][0] = _mm256_fmadd_ps(x, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(x, b1, c[r][1]);
+        }
+    }
+    const __m256i m0 = lanes8(n), m1 = lanes8(n - 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++) {
+        if (n >= 16) {
+            _mm256_storeu_ps(C + (size_t)r * ldc, c[r][0]);
+            _mm256_storeu_ps(C + (size_t)r * ldc + 8, c[r][1]);
+        } else {
+            _mm256_maskstore_ps(C + (size_t)r * ldc, m0, c[r][0]);
+            _mm256_maskstore_ps(C + (size_t)r * ldc + 8, m1, c[r][1]);
+        }
+    }
+}
+
+GEMM_F16 static void block2h_rows(const float *A, int lda, const uint16_t *P, const uint16_t *pf,
+                                  int ps, int K, float *C, int ldc, int n, int rows)
+{
+    switch (rows) {
+    case 1: block2h(A, lda, P, pf, ps, K, C, ldc, n, 1); break;
+    case 2: block2h(A, lda, P, pf, ps, K, C, ldc, n, 2); break;
+    case 3: block2h(A, lda, P, pf, ps, K, C, ldc, n, 3); break;
+    case 4: block2h(A, lda, P, pf, ps, K, C, ldc, n, 4); break;
+    case 5: block2h(A, lda, P, pf, ps, K, C, ldc, n, 5); break;
+    default: block2h(A, lda, P, pf, ps, K, C, ldc, n, R2); break;
+    }
+}
+
+/* C = A * B, B in 16-wide panels of halves; rows in blocks as
+ * panel_rows_avx2 cuts them, each fetching its share of the next panel. */
+static void gemm_panels_f16(int M, int N, int K, const float *A, int lda, const uint16_t *Bh,
+                            float *C, int ldc)
+{
+    const int blocks = (M + R2 - 1) / R2;
+    for (int j = 0; j < N; j += 16) {
+        const uint16_t *P = Bh + (size_t)j * K;
+        for (int b = 0, i = 0; b < blocks; b++) {
+            const int rows = M / blocks + (b < M % blocks);
+            /* one block fetches the whole next panel; two split it */
+            const int ps = blocks == 2;
+            const uint16_t *pf = P + 16 * ((size_t)K + (ps ? (size_t)(b * (K / 2)) : 0));
+            block2h_rows(A + (size_t)i * lda, lda, P, pf, ps, K, C + (size_t)i * ldc + j, ldc,
+                         N - j, rows);
+            i += rows;
+        }
+    }
+}
+
 typedef void panel_rows_fn(int ta, int M, int K, const float *A, int lda, const float *P, int w,
                            int n, float *C, int ldc, int acc);
 
@@ -396,6 +473,61 @@ void nn_gemm_isa_panels(int isa, int M, int N, int K, const float *A, int lda, c
 #endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, Bp, N, 0.0f,
                 C, ldc);
+}
+
+int nn_gemm_f16_supported(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return 0;
+#endif
+}
+
+void nn_gemm_nn_panels_f16(int M, int N, int K, const float *A, int lda, const uint16_t *Bh,
+                           float *C, int ldc)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    gemm_panels_f16(M, N, K, A, lda, Bh, C, ldc);
+#else
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)Bh, (void)C, (void)ldc;
+#endif
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* n floats to halves, round to nearest even */
+GEMM_F16 static void to_half(const float *src, uint16_t *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+#endif
+
+void nn_gemm_panels_to_f16(int K, int N, const float *Bp, uint16_t *Bh)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const int W = nn_gemm_panels();
+    const size_t n = (size_t)K * (size_t)((N + 15) / 16 * 16);
+    if (W == 16) { /* the same layout: convert in order */
+        to_half(Bp, Bh, n);
+        return;
+    }
+    float row[16];
+    memset(Bh, 0, sizeof(uint16_t) * n);
+    for (int j = 0; j < N; j += 16)
+        for (int k = 0; k < K; k++) {
+            const int m = N - j < 16 ? N - j : 16;
+            for (int c = 0; c < 16; c++)
+                row[c] = c < m ? Bp[nn_gemm_panel_at(W, K, N, k, j + c)] : 0.0f;
+            to_half(row, Bh + nn_gemm_panel_at(16, K, N, k, j), 16);
+        }
+#else
+    (void)K, (void)N, (void)Bp, (void)Bh;
+#endif
 }
 
 void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,

@@ -52,6 +52,7 @@ void nn_ws_free(nn_ws *ws)
     free(ws->q8in);
     free(ws->q8sc);
     free(ws->wino_w);
+    free(ws->wino_h);
     free(ws->wino_scratch);
     free(ws);
 }
@@ -67,6 +68,11 @@ static const float *step_infer(const nn_model *m, const nn_step *st, const float
     case L_CONV:
         if (st->q8) { /* bias and ReLU in its epilogue, unless deferred */
             nn_q8_forward(st, in, out, B, ws);
+            return out;
+        }
+        if (st->wino_h && nn_wino_use(L, B)) { /* as below, filters in halves */
+            nn_wino_forward_f16(L, in, st->wino_h, st->defer ? NULL : st->b,
+                                !st->defer && st->relu, out, B, ws->wino_scratch);
             return out;
         }
         if (st->wino && nn_wino_use(L, B)) { /* bias and ReLU in its output transform */

@@ -150,37 +150,72 @@ static int plan_int8(const nn_model *m, nn_ws *ws)
 }
 
 /* Transforms the weights of the fp32 3x3 steps for Winograd (winograd.c),
- * and sizes the scratch for the largest chunk. */
-static int plan_wino(nn_ws *ws)
+ * and sizes the scratch for the largest chunk. half (NN_PRECISION_FP16):
+ * keeps them in IEEE half floats instead, each layer packed in fp32 into a
+ * temporary buffer and converted, plane by plane. */
+static int plan_wino(nn_ws *ws, int half)
 {
-    size_t wfloats = 0, scratch = 0;
+    size_t wfloats = 0, scratch = 0, largest = 0;
     for (int i = 0; i < ws->n_steps && !ws->wino_off; i++) {
         const nn_step *st = &ws->steps[i];
         if (st->q8 || !nn_wino_eligible(st->L)) continue;
-        wfloats += (nn_wino_weight_floats(st->L) + 15) / 16 * 16;
+        const size_t n = nn_wino_weight_floats(st->L);
+        wfloats += (n + 31) / 32 * 32; /* every layer's 64-byte aligned as halves too */
+        if (n > largest) largest = n;
         const size_t s = nn_wino_scratch_floats(st->L, ws->max_batch);
         if (s > scratch) scratch = s;
     }
-    if (!wfloats) { /* e.g. an int8 plan: give back what an fp32 one held */
+    /* give back what the other kind of plan held (all of it for an int8 one) */
+    if (!wfloats || half) {
         free(ws->wino_w);
+        ws->wino_w = NULL;
+        ws->wino_w_cap = 0;
+    }
+    if (!wfloats || !half) {
+        free(ws->wino_h);
+        ws->wino_h = NULL;
+        ws->wino_h_cap = 0;
+    }
+    if (!wfloats) {
         free(ws->wino_scratch);
-        ws->wino_w = ws->wino_scratch = NULL;
-        ws->wino_w_cap = ws->wino_scratch_cap = 0;
+        ws->wino_scratch = NULL;
+        ws->wino_scratch_cap = 0;
         return 0;
     }
-    float *w = grow(ws->wino_w, &ws->wino_w_cap, sizeof(float) * wfloats, 1);
-    if (!w) return -1;
-    ws->wino_w = w;
     float *sc = grow(ws->wino_scratch, &ws->wino_scratch_cap, sizeof(float) * scratch, 0);
     if (!sc) return -1;
     ws->wino_scratch = sc;
+    float *w = NULL, *tmp = NULL;
+    uint16_t *h = NULL;
+    if (half) {
+        h = grow(ws->wino_h, &ws->wino_h_cap, sizeof(uint16_t) * wfloats, 1);
+        if (!h) return -1;
+        ws->wino_h = h;
+        if (!(tmp = malloc(sizeof(float) * largest))) return -1;
+    } else {
+        w = grow(ws->wino_w, &ws->wino_w_cap, sizeof(float) * wfloats, 1);
+        if (!w) return -1;
+        ws->wino_w = w;
+    }
     for (int i = 0; i < ws->n_steps; i++) {
         nn_step *st = &ws->steps[i];
         if (st->q8 || !nn_wino_eligible(st->L)) continue;
-        nn_wino_pack(st->L, st->W, w);
-        st->wino = w;
-        w += (nn_wino_weight_floats(st->L) + 15) / 16 * 16;
+        const size_t n = nn_wino_weight_floats(st->L);
+        if (half) {
+            const int C = st->L->in_c, O = st->L->out_c;
+            const size_t plane = nn_gemm_panel_floats(C, O);
+            nn_wino_pack(st->L, st->W, tmp);
+            for (size_t x = 0; x < n / plane; x++)
+                nn_gemm_panels_to_f16(C, O, tmp + x * plane, h + x * plane);
+            st->wino_h = h;
+            h += (n + 31) / 32 * 32;
+        } else {
+            nn_wino_pack(st->L, st->W, w);
+            st->wino = w;
+            w += (n + 31) / 32 * 32;
+        }
     }
+    free(tmp);
     return 0;
 }
 
@@ -236,7 +271,7 @@ int nn_plan_refresh(const nn_model *m, nn_ws *ws)
     if (m->precision == NN_PRECISION_INT8 && (ws->q8_ref || nn_q8_vnni_available()) &&
         plan_int8(m, ws))
         return -1;
-    if (plan_wino(ws)) return -1;
+    if (plan_wino(ws, m->precision == NN_PRECISION_FP16)) return -1;
     ws->plan_model = m;
     ws->plan_gen = m->gen;
     ws->plan_precision = m->precision;

@@ -168,18 +168,18 @@ void nn_q8_forward(const nn_step *st, const float *in, float *out, int B, nn_ws 
 
 /* ---- the public switch ---------------------------------------------------- */
 
-static const char *const precision_names[] = {"fp32", "int8"};
+static const char *const precision_names[] = {"fp32", "int8", "fp16"};
 
 int nn_precision_parse(const char *name)
 {
-    for (int i = 0; name && i < 2; i++)
+    for (int i = 0; name && i < 3; i++)
         if (!strcmp(name, precision_names[i])) return i;
     return -1;
 }
 
 const char *nn_precision_name(int precision)
 {
-    return precision_names[precision == NN_PRECISION_INT8];
+    return precision_names[precision >= 0 && precision < 3 ? precision : 0];
 }
 
 int nn_int8_supported(void)
@@ -187,10 +187,24 @@ int nn_int8_supported(void)
     return nn_q8_vnni_available();
 }
 
+int nn_precision_supported(nn_precision p)
+{
+    switch (p) {
+    case NN_PRECISION_FP32: return 1;
+    case NN_PRECISION_INT8: return nn_q8_vnni_available();
+    case NN_PRECISION_FP16: return nn_gemm_f16_supported();
+    }
+    return 0;
+}
+
+const char *nn_precision_needs(nn_precision p)
+{
+    return p == NN_PRECISION_INT8 ? "AVX-512 VNNI" : p == NN_PRECISION_FP16 ? "AVX2, FMA and F16C" : "";
+}
+
 nn_precision nn_model_set_precision(nn_model *m, nn_precision p)
 {
-    m->precision = p == NN_PRECISION_INT8 && nn_q8_vnni_available() ? NN_PRECISION_INT8
-                                                                     : NN_PRECISION_FP32;
+    m->precision = nn_precision_supported(p) ? p : NN_PRECISION_FP32;
     return (nn_precision)m->precision;
 }
 

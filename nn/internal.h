@@ -83,6 +83,7 @@ typedef struct {
     const float *qscale;       /* per output channel: W ~ qw * qscale */
     /* fp32 3x3 convs: W in Winograd's transformed space (winograd.c), or NULL */
     const float *wino;
+    const uint16_t *wino_h;    /* the same in halves, instead, in an FP16 plan */
 } nn_step;
 
 struct nn_ws {
@@ -116,6 +117,8 @@ struct nn_ws {
     int wino_off;              /* tests and benchmarks: im2col + GEMM only */
     float *wino_w;
     size_t wino_w_cap;         /* bytes */
+    uint16_t *wino_h;          /* FP16 plans: the transformed weights in halves */
+    size_t wino_h_cap;         /* bytes */
     float *wino_scratch;
     size_t wino_scratch_cap;   /* bytes */
 };
@@ -147,6 +150,10 @@ void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *Ut, f
  * then ReLU if relu */
 void nn_wino_forward(const nn_layer *L, const float *in, const float *U, const float *bias,
                      int relu, float *out, int B, float *scratch);
+/* the same with U in halves (nn_gemm_panels_to_f16 of what nn_wino_pack
+ * wrote): NN_PRECISION_FP16 */
+void nn_wino_forward_f16(const nn_layer *L, const float *in, const uint16_t *Uh,
+                         const float *bias, int relu, float *out, int B, float *scratch);
 
 /* The transforms run over the channels of one tile, vectorised by the
  * compiler; target_clones builds them for AVX-512, AVX2 and plain x86-64
@@ -220,6 +227,16 @@ static inline size_t nn_gemm_panel_at(int panels, int K, int N, int k, int n)
 }
 void nn_gemm_nn_panels(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
                        int ldc);
+/* NN_PRECISION_FP16: B's panels in IEEE half floats, 16 wide whatever the
+ * CPU (the AVX2 + F16C kernel runs them; nn_gemm_panel_at(16, ...) places
+ * B[k][n]; (N + 15) / 16 * 16 * K halves). nn_gemm_panels_to_f16 converts
+ * panels nn_gemm_nn_panels would take (rounding to nearest even);
+ * nn_gemm_nn_panels_f16 is C = A * B on them, in fp32 arithmetic. Only
+ * where nn_gemm_f16_supported(). */
+int nn_gemm_f16_supported(void);
+void nn_gemm_panels_to_f16(int K, int N, const float *Bp, uint16_t *Bh);
+void nn_gemm_nn_panels_f16(int M, int N, int K, const float *A, int lda, const uint16_t *Bh,
+                           float *C, int ldc);
 
 /* infer_plan.c: (re)builds ws's plan for m unless it is current; -1 when out
  * of memory. */

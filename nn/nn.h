@@ -76,15 +76,25 @@ const char *nn_tta_name(int tta); /* the inverse */
  * the default model's PublicTest accuracy moves by less than 0.1 point
  * (bench/README.md). It needs a CPU with AVX-512 VNNI: on any other, asking
  * for INT8 leaves the model in FP32 (nothing fails). */
-typedef enum { NN_PRECISION_FP32 = 0, NN_PRECISION_INT8 = 1 } nn_precision;
-/* "fp32", "int8" -> NN_PRECISION_*; -1 for anything else */
+/* FP16 keeps the 3x3 convolutions' Winograd-transformed filters (nearly all
+ * the bytes a batch-1 pass reads) in IEEE half floats, rounded to nearest,
+ * and computes in fp32: the GEMM converts each filter row as it loads it
+ * (F16C). Where batch 1 waits on memory for the filters (vgg_wide's 12x12 and
+ * 6x6 layers stream 22 MB per image in fp32) it reads half; a worker holds
+ * half the weight bytes. Everything else is as FP32. Needs AVX2, FMA and
+ * F16C (x86-64 since Haswell and Zen 1); elsewhere FP32. */
+typedef enum { NN_PRECISION_FP32 = 0, NN_PRECISION_INT8 = 1, NN_PRECISION_FP16 = 2 } nn_precision;
+/* "fp32", "int8", "fp16" -> NN_PRECISION_*; -1 for anything else */
 int nn_precision_parse(const char *name);
 const char *nn_precision_name(int precision); /* the inverse */
 int nn_int8_supported(void);                  /* 1 when this CPU runs INT8 */
+int nn_precision_supported(nn_precision p);   /* 1 when this CPU runs p */
+/* What a CPU needs for p, for messages: "AVX-512 VNNI", ... ("" for FP32) */
+const char *nn_precision_needs(nn_precision p);
 /* The precision m's inference passes use from the next call on (every
- * workspace follows). Returns the precision in effect: FP32 when INT8 was
- * asked and the CPU lacks AVX-512 VNNI. Not stored in model files;
- * nn_model_clone copies it; a loaded or new model starts in FP32. */
+ * workspace follows). Returns the precision in effect: FP32 when the CPU
+ * cannot run the one asked (INT8 needs AVX-512 VNNI). Not stored in model
+ * files; nn_model_clone copies it; a loaded or new model starts in FP32. */
 nn_precision nn_model_set_precision(nn_model *m, nn_precision p);
 nn_precision nn_model_precision(const nn_model *m);
 

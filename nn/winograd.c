@@ -384,8 +384,8 @@ static void output_transform(const nn_layer *L, const float *M, int n, const flo
  * with P swapping rows 0 and 3 (G's rows 0 and 3 are each other's reverse,
  * rows 1 and 2 symmetric), so U[x] is the forward transform read at x's
  * mirror position. */
-static void wino_conv(const nn_layer *L, const float *in, const float *U, int turned,
-                      const float *bias, int relu, float *out, int B, float *scratch)
+static void wino_conv(const nn_layer *L, const float *in, const float *U, const uint16_t *Uh,
+                      int turned, const float *bias, int relu, float *out, int B, float *scratch)
 {
     static const int mirror[4] = {3, 1, 2, 0};
     const int C = L->in_c, O = L->out_c, m = tile_side(L), P = planes_of(L);
@@ -399,7 +399,12 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
         for (int x = 0; x < P; x++) {
             /* F(4x4)'s turned U was transformed turned (nn_wino_pack_turned) */
             const int ux = turned && m == 2 ? 4 * mirror[x / 4] + mirror[x % 4] : x;
-            nn_gemm_nn_panels(T, O, C, c.V + x * c.pv, C, U + (size_t)ux * up, c.M + x * c.pm, O);
+            if (Uh) /* NN_PRECISION_FP16: the same panels in halves */
+                nn_gemm_nn_panels_f16(T, O, C, c.V + x * c.pv, C, Uh + (size_t)ux * up,
+                                      c.M + x * c.pm, O);
+            else
+                nn_gemm_nn_panels(T, O, C, c.V + x * c.pv, C, U + (size_t)ux * up,
+                                  c.M + x * c.pm, O);
         }
         /* zero is also the bias if there is none */
         output_transform(L, c.M, n, bias ? bias : c.zero, relu, out + (size_t)b0 * L->out_size,
@@ -410,7 +415,13 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, int tu
 void nn_wino_forward(const nn_layer *L, const float *in, const float *U, const float *bias,
                      int relu, float *out, int B, float *scratch)
 {
-    wino_conv(L, in, U, 0, bias, relu, out, B, scratch);
+    wino_conv(L, in, U, NULL, 0, bias, relu, out, B, scratch);
+}
+
+void nn_wino_forward_f16(const nn_layer *L, const float *in, const uint16_t *Uh,
+                         const float *bias, int relu, float *out, int B, float *scratch)
+{
+    wino_conv(L, in, NULL, Uh, 0, bias, relu, out, B, scratch);
 }
 
 /* The convolution from the gradient of L's output to that of its input:
@@ -427,7 +438,7 @@ void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *Ut, f
                         int B, float *scratch)
 {
     const nn_layer G = input_grad_layer(L);
-    wino_conv(&G, dout, Ut, 1, NULL, 0, din, B, scratch);
+    wino_conv(&G, dout, Ut, NULL, 1, NULL, 0, din, B, scratch);
 }
 
 /* ---- weight gradients ---------------------------------------------------------

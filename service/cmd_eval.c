@@ -46,9 +46,10 @@ void cmd_eval_usage(FILE *f)
              nn_tta_name(tta));
     help_option(f, "--tta MODE", help);
     snprintf(help, sizeof help, "int8: 8-bit integer arithmetic with AVX-512 VNNI, faster, "
-             "within a few tenths of a point of fp32; on a CPU without VNNI it runs fp32 and "
-             "says so [%s, as the service serves]", nn_precision_name(precision));
-    help_option(f, "--precision fp32|int8", help);
+             "within a few tenths of a point of fp32; fp16: the 3x3 filters in half floats "
+             "(AVX2 + F16C); on a CPU without what they need it runs fp32 and says so "
+             "[%s, as the service serves]", nn_precision_name(precision));
+    help_option(f, "--precision fp32|int8|fp16", help);
     help_option(f, "--json", "print the results as JSON");
     help_option(f, "--threads N", "threads, 1 to 64 [number of cores]");
     help_option(f, "-h, --help", "print this help and exit");
@@ -97,7 +98,7 @@ int cmd_eval(int argc, char **argv)
     }
     const int precision = precision_s ? nn_precision_parse(precision_s) : precision_default;
     if (precision < 0) {
-        fprintf(stderr, "emotiond eval: --precision must be fp32 or int8\n");
+        fprintf(stderr, "emotiond eval: --precision must be fp32, int8 or fp16\n");
         return 2;
     }
     if (threads_s) {
@@ -115,8 +116,8 @@ int cmd_eval(int argc, char **argv)
         return 1;
     }
     if (nn_model_set_precision(m, (nn_precision)precision) != (nn_precision)precision)
-        fprintf(stderr, "emotiond eval: warning: int8 needs a CPU with AVX-512 VNNI; "
-                        "evaluating in fp32\n");
+        fprintf(stderr, "emotiond eval: warning: %s needs a CPU with %s; evaluating in fp32\n",
+                nn_precision_name(precision), nn_precision_needs((nn_precision)precision));
     if (nn_model_num_classes(m) != DS_NUM_CLASSES || nn_model_input_size(m) != DS_SIDE) {
         fprintf(stderr, "emotiond eval: the model is not a 7-class 48x48 FER model\n");
         goto out;
@@ -170,8 +171,8 @@ int cmd_eval(int argc, char **argv)
         printf("\n");
         json_decref(root);
     } else {
-        printf("model %s\ndata %s: %d images (%d skipped)%s%s%s\n\n", model_path, data, ds.n,
-               ds.skipped, ", TTA ", nn_tta_name(tta_flags), nn_model_precision(m) == NN_PRECISION_INT8 ? ", int8" : ", fp32");
+        printf("model %s\ndata %s: %d images (%d skipped), TTA %s, %s\n\n", model_path, data,
+               ds.n, ds.skipped, nn_tta_name(tta_flags), nn_precision_name(nn_model_precision(m)));
         printf("accuracy %.2f%%\n\n%-10s %9s %9s %9s %8s\n", 100 * acc, "class", "precision", "recall", "f1", "support");
         for (int k = 0; k < K; k++)
             printf("%-10s %9.4f %9.4f %9.4f %8d\n", ds_class_names[k], prec[k], rec[k], f1[k], support[k]);

@@ -36,8 +36,9 @@ void cmd_predict_usage(FILE *f)
     help_option(f, "--cascade FILE", "face detector cascade [" DEFAULT_CASCADE "]");
     help_option(f, "--max-faces N", "classify at most the N largest faces, 1 to 10000 [16]");
     help_option(f, "--tta MODE", "none, flip, crops or flip+crops (see emotiond eval --help) [none]");
-    help_option(f, "--precision fp32|int8", "int8: 8-bit arithmetic with AVX-512 VNNI, fp32 on "
-                "a CPU without it (see emotiond eval --help) [fp32]");
+    help_option(f, "--precision fp32|int8|fp16", "int8: 8-bit arithmetic with AVX-512 VNNI; fp16: "
+                "filters in half floats (AVX2 + F16C); fp32 on a CPU without what they need "
+                "(see emotiond eval --help) [fp32]");
     help_option(f, "-h, --help", "print this help and exit");
 }
 
@@ -104,7 +105,7 @@ int cmd_predict(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             precision = nn_precision_parse(argv[++i]);
-            if (precision < 0) { fprintf(stderr, "emotiond predict: --precision must be fp32 or int8\n"); free(imgs); return 2; }
+            if (precision < 0) { fprintf(stderr, "emotiond predict: --precision must be fp32, int8 or fp16\n"); free(imgs); return 2; }
             continue;
         }
         if (!strcmp(argv[i], "--faces") && i + 1 < argc) {
@@ -153,8 +154,8 @@ int cmd_predict(int argc, char **argv)
         return 1;
     }
     if (nn_model_set_precision(m, (nn_precision)precision) != (nn_precision)precision)
-        fprintf(stderr, "emotiond predict: warning: int8 needs a CPU with AVX-512 VNNI; "
-                        "predicting in fp32\n");
+        fprintf(stderr, "emotiond predict: warning: %s needs a CPU with %s; predicting in fp32\n",
+                nn_precision_name(precision), nn_precision_needs((nn_precision)precision));
     if (faces != F_NONE &&
         fd_cascade_load(cascade_path ? cascade_path : DEFAULT_CASCADE, &cascade, err, sizeof err)) {
         /* Asked for explicitly, a missing detector is an error; by default

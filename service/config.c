@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 /* T_SECRET: a string that --print-config never shows (printed as null). */
-/* T_PRECISION: nn.h's NN_PRECISION_*, written fp32|int8. */
+/* T_PRECISION: nn.h's NN_PRECISION_*, written fp32|int8|fp16. */
 typedef enum { T_INT, T_LL, T_STR, T_BOOL, T_LOGFMT, T_ORIGINS, T_SECRET, T_PRECISION } opt_type;
 
 /* One setting. This table is the only list of settings: the defaults, the
@@ -81,11 +81,13 @@ static const opt_desc opts[] = {
     {"tta_crops", T_BOOL, F(tta_crops), 0, 0, 0, "true", NULL,
      "also classify the face shifted by 3 px four ways and average (5x the time; with `tta`, "
      "10x: the default, the served accuracy of models/README.md)"},
-    {"precision", T_PRECISION, F(precision), 0, 0, 0, "int8", "fp32|int8",
+    {"precision", T_PRECISION, F(precision), 0, 0, 0, "int8", "fp32|int8|fp16",
      "inference arithmetic: `int8` runs 8-bit integers with AVX-512 VNNI (about 3x faster "
      "per image at batch 1 than fp32 with its Winograd convolutions: bench/README.md; "
-     "within a few tenths of a point on PublicTest: models/README.md); "
-     "on a CPU without VNNI it serves fp32 and logs a warning"},
+     "within a few tenths of a point on PublicTest: models/README.md); `fp16` keeps the "
+     "3x3 convolutions' Winograd filters in half floats and computes in fp32 (AVX2 + F16C: "
+     "half the bytes a batch-1 pass reads; accuracy and speed in bench/README.md); "
+     "on a CPU without what it needs either serves fp32 and logs a warning"},
     {"cors_origins", T_ORIGINS, F(cors_origins), 0, 0, 0, NULL, "LIST",
      "allowed CORS origins, comma-separated (`*` = any; JSON: an array)"},
     {"model_dir", T_STR, S(model_dir), 0, 0, NULL, "DIR",
@@ -261,7 +263,7 @@ static int set_value(svc_config *c, const opt_desc *d, const char *value, const 
     case T_PRECISION: {
         const int p = nn_precision_parse(value);
         if (p < 0) {
-            set_err(err, errlen, "%s: %s: bad value '%s' (fp32 or int8)", source, d->key, value);
+            set_err(err, errlen, "%s: %s: bad value '%s' (fp32, int8 or fp16)", source, d->key, value);
             return -1;
         }
         *(int *)field = p;

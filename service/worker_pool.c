@@ -296,8 +296,7 @@ int wp_set_precision(wp_pool *p, int precision)
     pthread_mutex_lock(&p->mu);
     p->precision = precision;
     pthread_mutex_unlock(&p->mu);
-    return precision == NN_PRECISION_INT8 && nn_int8_supported() ? NN_PRECISION_INT8
-                                                                   : NN_PRECISION_FP32;
+    return nn_precision_supported((nn_precision)precision) ? precision : NN_PRECISION_FP32;
 }
 
 svc_model *wp_get_model(wp_pool *p)
