@@ -1,8 +1,8 @@
 /* bench_nn.c - speed of the C engine on one architecture.
  *
  *   build/bench/bench_nn [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
- *   build/bench/bench_nn --workers N [--precision fp32|int8] [--quick] [...] ARCH.json|MODEL.emod
- *   build/bench/bench_nn --batches 1,8,32 [--precision fp32|int8] [--quick] [...] ARCH.json|MODEL.emod
+ *   build/bench/bench_nn --workers N [--precision fp32|int8|fp16] [--quick] [...] ARCH.json|MODEL.emod
+ *   build/bench/bench_nn --batches 1,8,32 [--precision fp32|int8|fp16] [--quick] [...] ARCH.json|MODEL.emod
  *
  * Prints "key value" lines (lines starting with '#' are comments) that
  * bench/run.sh turns into a table next to bench/torch_bench.py's figures:
@@ -14,14 +14,15 @@
  * Where the CPU has AVX-512 VNNI it also times int8 inference (nn.h's
  * NN_PRECISION_INT8) at batch 1 and 64, alternating with fp32 in rounds so
  * that both see the same load, and prints each round's ratio's median
- * (infer_int8_*: wall-clock medians, thread CPU time per call, speed-ups).
+ * (infer_int8_*: wall-clock medians, thread CPU time per call, speed-ups);
+ * where it has AVX2 + F16C, the same for NN_PRECISION_FP16 (infer_fp16_*).
  *
  * --workers N prints only the engine-alone figures bench/service.sh compares
  * the HTTP service with: images/s of batch-1 nn_predict_u8 with 1..N threads
  * running at once, each with its own model copy and workspace and 1 engine
  * thread, as the service's worker pool runs them. With --workers the model
  * may also be a model file (anything not ending in .json), e.g. the one
- * being served. --precision int8 runs them in int8.
+ * being served. --precision int8 (or fp16) runs them in int8 (fp16).
  *
  * --batches LIST prints only images/s and ms per call of nn_predict_u8 on
  * batches of each size in LIST (comma-separated, 1 to 1024), 1 thread, at
@@ -445,7 +446,7 @@ static void print_rate(const char *key, double v, const char *fmt)
     }
 }
 
-/* ---- int8 against fp32 ---------------------------------------------------- */
+/* ---- int8 and fp16 against fp32 ---------------------------------------------------- */
 
 static double cpu_now(void)
 {
@@ -494,14 +495,17 @@ out:
     return rc;
 }
 
-/* fp32 then int8, ROUNDS times, at batch 1 and 64. A training run or any
- * other load changes the speed of both within a round alike, so the ratio
- * of a round is worth more than either figure; the median round is printed. */
-static int bench_int8(nn_model *m, const options *o)
+/* fp32 then prec (int8 or fp16), ROUNDS times, at batch 1 and 64. A
+ * training run or any other load changes the speed of both within a round
+ * alike, so the ratio of a round is worth more than either figure; the median
+ * round is printed, as infer_<name>_*. */
+static int bench_precision(nn_model *m, const options *o, nn_precision prec)
 {
     enum { ROUNDS = 5 };
-    printf("int8_supported %d\n", nn_int8_supported());
-    if (!nn_int8_supported())
+    const char *name = nn_precision_name(prec);
+    char key[64];
+    printf("%s_supported %d\n", name, nn_precision_supported(prec));
+    if (!nn_precision_supported(prec))
         return 0;
     static const int batches[2] = {1, INFER_BATCH};
     for (int bi = 0; bi < 2; bi++) {
@@ -509,31 +513,37 @@ static int bench_int8(nn_model *m, const options *o)
         double w[2][ROUNDS], c[2][ROUNDS], ratio[ROUNDS], cratio[ROUNDS];
         for (int r = 0; r < ROUNDS; r++) {
             for (int p = 0; p < 2; p++)
-                if (time_precision(m, p ? NN_PRECISION_INT8 : NN_PRECISION_FP32, batch,
+                if (time_precision(m, p ? (int)prec : NN_PRECISION_FP32, batch,
                                    o->min_seconds / 4, &w[p][r], &c[p][r]))
                     return -1;
             ratio[r] = w[0][r] / w[1][r];
             cratio[r] = c[0][r] / c[1][r];
         }
-        const double w32 = median(w[0], ROUNDS), w8 = median(w[1], ROUNDS);
-        const double c32 = median(c[0], ROUNDS), c8 = median(c[1], ROUNDS);
+        const double w32 = median(w[0], ROUNDS), wp = median(w[1], ROUNDS);
+        const double c32 = median(c[0], ROUNDS), cp = median(c[1], ROUNDS);
+#define PUT(suffix, value, fmt)                                               \
+    do {                                                                      \
+        snprintf(key, sizeof key, "infer_%s_%s", name, suffix);              \
+        print_rate(key, value, fmt);                                          \
+    } while (0)
         if (batch == 1) {
-            print_rate("infer_int8_b1_latency_ms_t1", w8 * 1e3, "%.3f");
-            print_rate("infer_int8_b1_fp32_latency_ms_t1", w32 * 1e3, "%.3f");
-            print_rate("infer_int8_b1_cpu_ms_t1", c8 * 1e3, "%.3f");
-            print_rate("infer_int8_b1_fp32_cpu_ms_t1", c32 * 1e3, "%.3f");
-            print_rate("infer_int8_b1_speedup", median(ratio, ROUNDS), "%.2f");
-            print_rate("infer_int8_b1_cpu_speedup", median(cratio, ROUNDS), "%.2f");
+            PUT("b1_latency_ms_t1", wp * 1e3, "%.3f");
+            PUT("b1_fp32_latency_ms_t1", w32 * 1e3, "%.3f");
+            PUT("b1_cpu_ms_t1", cp * 1e3, "%.3f");
+            PUT("b1_fp32_cpu_ms_t1", c32 * 1e3, "%.3f");
+            PUT("b1_speedup", median(ratio, ROUNDS), "%.2f");
+            PUT("b1_cpu_speedup", median(cratio, ROUNDS), "%.2f");
         } else {
-            print_rate("infer_int8_b64_img_s_t1", batch / w8, "%.1f");
-            print_rate("infer_int8_b64_fp32_img_s_t1", batch / w32, "%.1f");
-            print_rate("infer_int8_b64_cpu_img_s_t1", batch / c8, "%.1f");
-            print_rate("infer_int8_b64_fp32_cpu_img_s_t1", batch / c32, "%.1f");
-            print_rate("infer_int8_b64_speedup", median(ratio, ROUNDS), "%.2f");
-            print_rate("infer_int8_b64_cpu_speedup", median(cratio, ROUNDS), "%.2f");
+            PUT("b64_img_s_t1", batch / wp, "%.1f");
+            PUT("b64_fp32_img_s_t1", batch / w32, "%.1f");
+            PUT("b64_cpu_img_s_t1", batch / cp, "%.1f");
+            PUT("b64_fp32_cpu_img_s_t1", batch / c32, "%.1f");
+            PUT("b64_speedup", median(ratio, ROUNDS), "%.2f");
+            PUT("b64_cpu_speedup", median(cratio, ROUNDS), "%.2f");
         }
+#undef PUT
     }
-    printf("infer_int8_rounds %d\n", ROUNDS);
+    printf("infer_%s_rounds %d\n", name, ROUNDS);
     return 0;
 }
 
@@ -714,8 +724,8 @@ static int bench_model(nn_model *m, const options *o, double sq1, double sq2)
     print_rate("infer_b64_img_s_t1", ips64, "%.1f");
     print_rate("infer_b64_gflops_t1", flops * ips64 * 1e-9, "%.1f");
     print_rate("infer_b64_efficiency_t1", flops * ips64 * 1e-9 / sq1, "%.3f");
-    if (bench_int8(m, o)) {
-        fprintf(stderr, "bench_nn: int8 nn_predict_u8 failed\n");
+    if (bench_precision(m, o, NN_PRECISION_INT8) || bench_precision(m, o, NN_PRECISION_FP16)) {
+        fprintf(stderr, "bench_nn: int8 or fp16 nn_predict_u8 failed\n");
         return -1;
     }
     const char *opt = "?";
@@ -734,9 +744,9 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &o) != 0) {
         fprintf(stderr,
                 "usage: %s [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json\n"
-                "       %s --workers N [--precision fp32|int8] [--quick] [...] "
+                "       %s --workers N [--precision fp32|int8|fp16] [--quick] [...] "
                 "ARCH.json|MODEL.emod\n"
-                "       %s --batches 1,8,... [--precision fp32|int8] [--quick] [...] "
+                "       %s --batches 1,8,... [--precision fp32|int8|fp16] [--quick] [...] "
                 "ARCH.json|MODEL.emod\n", argv[0], argv[0], argv[0]);
         return 2;
     }

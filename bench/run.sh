@@ -84,6 +84,11 @@ table() {
       infer_b1_latency_ms_t1 down
   row "batch-64 inference images/s, int8, 1 thread" infer_int8_b64_img_s_t1 \
       infer_b64_img_s_t1 up
+  # C fp16 filters (AVX2 + F16C), fp32 arithmetic, against PyTorch's fp32
+  row "batch-1 latency ms, fp16 filters, 1 thread (lower is better)" infer_fp16_b1_latency_ms_t1 \
+      infer_b1_latency_ms_t1 down
+  row "batch-64 inference images/s, fp16 filters, 1 thread" infer_fp16_b64_img_s_t1 \
+      infer_b64_img_s_t1 up
   row "training images/s, batch 64, 2 threads" train_b64_img_s_t2 train_b64_img_s_t2 up
   row "training efficiency vs SGEMM (3×forward FLOPs)" train_b64_efficiency_t2 \
       train_b64_efficiency_t2 up
@@ -101,6 +106,11 @@ table() {
        "$(or_na "$(value infer_int8_b1_cpu_speedup "$cf")")x thread CPU time; batch 64" \
        "$(or_na "$(value infer_int8_b64_speedup "$cf")")x wall," \
        "$(or_na "$(value infer_int8_b64_cpu_speedup "$cf")")x CPU"
+  echo "C fp16 vs fp32, alternated in $(or_na "$(value infer_fp16_rounds "$cf")") rounds (median" \
+       "ratio): batch 1 $(or_na "$(value infer_fp16_b1_speedup "$cf")")x wall," \
+       "$(or_na "$(value infer_fp16_b1_cpu_speedup "$cf")")x thread CPU time; batch 64" \
+       "$(or_na "$(value infer_fp16_b64_speedup "$cf")")x wall," \
+       "$(or_na "$(value infer_fp16_b64_cpu_speedup "$cf")")x CPU"
   echo "load average at start: C $(or_na "$(value loadavg_1min "$cf")")," \
        "torch $(or_na "$(value loadavg_1min "$tf")") on $(or_na "$(value cpus_online "$cf")") CPUs"
 }
