@@ -507,10 +507,9 @@ GEMM_F16 static void to_half(const float *src, uint16_t *dst, size_t n)
 }
 #endif
 
-void nn_gemm_panels_to_f16(int K, int N, const float *Bp, uint16_t *Bh)
+void nn_gemm_panels_to_f16(int W, int K, int N, const float *Bp, uint16_t *Bh)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    const int W = nn_gemm_panels();
     const size_t n = (size_t)K * (size_t)((N + 15) / 16 * 16);
     if (W == 16) { /* the same layout: convert in order */
         to_half(Bp, Bh, n);
@@ -526,7 +525,7 @@ void nn_gemm_panels_to_f16(int K, int N, const float *Bp, uint16_t *Bh)
             to_half(row, Bh + nn_gemm_panel_at(16, K, N, k, j), 16);
         }
 #else
-    (void)K, (void)N, (void)Bp, (void)Bh;
+    (void)W, (void)K, (void)N, (void)Bp, (void)Bh;
 #endif
 }
 

@@ -206,7 +206,7 @@ static int plan_wino(nn_ws *ws, int half)
             const size_t plane = nn_gemm_panel_floats(C, O);
             nn_wino_pack(st->L, st->W, tmp);
             for (size_t x = 0; x < n / plane; x++)
-                nn_gemm_panels_to_f16(C, O, tmp + x * plane, h + x * plane);
+                nn_gemm_panels_to_f16(nn_gemm_panels(), C, O, tmp + x * plane, h + x * plane);
             st->wino_h = h;
             h += (n + 31) / 32 * 32;
         } else {

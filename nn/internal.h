@@ -230,11 +230,12 @@ void nn_gemm_nn_panels(int M, int N, int K, const float *A, int lda, const float
 /* NN_PRECISION_FP16: B's panels in IEEE half floats, 16 wide whatever the
  * CPU (the AVX2 + F16C kernel runs them; nn_gemm_panel_at(16, ...) places
  * B[k][n]; (N + 15) / 16 * 16 * K halves). nn_gemm_panels_to_f16 converts
- * panels nn_gemm_nn_panels would take (rounding to nearest even);
+ * float panels of width W (16 or 32: nn_gemm_panels(), what nn_wino_pack
+ * wrote) to them, rounding to nearest even;
  * nn_gemm_nn_panels_f16 is C = A * B on them, in fp32 arithmetic. Only
  * where nn_gemm_f16_supported(). */
 int nn_gemm_f16_supported(void);
-void nn_gemm_panels_to_f16(int K, int N, const float *Bp, uint16_t *Bh);
+void nn_gemm_panels_to_f16(int W, int K, int N, const float *Bp, uint16_t *Bh);
 void nn_gemm_nn_panels_f16(int M, int N, int K, const float *A, int lda, const uint16_t *Bh,
                            float *C, int ldc);
 

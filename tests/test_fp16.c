@@ -45,7 +45,9 @@ START_TEST(test_gemm_f16)
 {
     if (skip_without_f16()) return;
     const int M = SHAPES[_i][0], N = SHAPES[_i][1], K = SHAPES[_i][2];
-    const int lda = K + 3, ldc = N + 5, W = nn_gemm_panels();
+    /* float panels of both widths the plan may convert: 16 (AVX2) and 32
+     * (AVX-512), whatever this CPU is */
+    const int lda = K + 3, ldc = N + 5, W = _i % 2 ? 32 : 16;
     const size_t np = nn_gemm_panel_floats(K, N);
     uint64_t r = 7 + (uint64_t)_i;
     float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * K * N);
@@ -57,7 +59,7 @@ START_TEST(test_gemm_f16)
     for (int k = 0; k < K; k++)
         for (int n = 0; n < N; n++) Bp[nn_gemm_panel_at(W, K, N, k, n)] = B[k * N + n];
     memset(Bh, 0xFF, sizeof(uint16_t) * np); /* NaN: the padding must be written too */
-    nn_gemm_panels_to_f16(K, N, Bp, Bh);
+    nn_gemm_panels_to_f16(W, K, N, Bp, Bh);
     /* every value rounded to the nearest half, the padding zero */
     for (int k = 0; k < K; k++)
         for (int n = 0; n < (N + 15) / 16 * 16; n++) {
