@@ -392,11 +392,10 @@ static int huff_build(huff_dec *t, const huff_spec *sp, int is_dc)
     return 1;
 }
 
-/* The symbol of a code longer than LUT_BITS; its length goes to *len. Returns
- * -1 for a code that is not in the table (libjpeg warns). A code no longer
- * than LUT_BITS would have been in the lookup table, so trying those lengths
- * again finds nothing: canonical codes below a length's first code start
- * with a shorter code. */
+/* The symbol of the code at the top of bits when the lookup tables have no
+ * entry for it (it is longer than their window), by canonical decoding from
+ * length 1 as libjpeg's jpeg_huff_decode does; its length goes to *len.
+ * Returns -1 for a code that is not in the table (libjpeg warns). */
 static int huff_slow(const huff_dec *t, uint64_t bits, int *len)
 {
     return huff_decode16(t, (uint32_t)(bits >> 48), 16, len);
