@@ -536,15 +536,15 @@ static inline int read_dc(bit_reader *b, const huff_dec *t, int32_t *diff)
         if (s < 0)
             return 0;
     }
-    br_drop(b, len);
-    if (s == 0) {
-        *diff = 0;
-        return 1;
-    }
-    int32_t r = (int32_t)(b->bits >> (64 - s));
-    br_drop(b, s);
+    /* Without a branch on s == 0 (a difference of zero, common in smooth
+     * areas, and mispredicted): the value's s bits after the code, masked
+     * to 0 when there are none (the shift is then by 0, not 64). */
+    const uint64_t v = b->bits << len;
+    const int32_t r = (int32_t)((v >> ((64 - s) & 63)) & (uint64_t)-(int64_t)(s != 0));
+    br_drop(b, len + s);
     /* HUFF_EXTEND: values below 2^(s-1) are negative */
-    *diff = r < (1 << (s - 1)) ? r - (1 << s) + 1 : r;
+    const int32_t half = (int32_t)((1u << s) >> 1);
+    *diff = r < half ? r - (int32_t)(1u << s) + 1 : r;
     return 1;
 }
 
