@@ -32,6 +32,7 @@
 #define PANEL_K 512 /* rows of the B panel on the stack: 64 KB; K is cut in such slices */
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define GEMM_AVX512 __attribute__((target("avx512f")))
@@ -478,8 +479,12 @@ void nn_gemm_isa_panels(int isa, int M, int N, int K, const float *A, int lda, c
 int nn_gemm_f16_supported(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
+    /* F16C from CPUID itself: clang 14's __builtin_cpu_supports does not
+     * know "f16c" (the fuzz build); AVX2's check covers the OS saving the
+     * ymm registers, which F16C's instructions need too */
+    unsigned a, b, c, d;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+           __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 #else
     return 0;
 #endif
