@@ -6,7 +6,7 @@
  *  - Pixels. TurboJPEG at 1/8 scale runs jpeg_idct_1x1 on each luma block:
  *    v = (dc * q + 4) >> 3, with dc the running DC sum cut to 16 bits and q the
  *    quantizer cut to a short, then range_limit[v & 1023], a table that clamps
- *    to 0..255 around 128 and wraps beyond (jpeg_dc_pixel reproduces it).
+ *    to 0..255 around 128 and wraps beyond (dc_pixel reproduces it).
  *  - Gray from YCbCr is the Y plane as decoded; Cb and Cr are never
  *    reconstructed, but their Huffman codes still have to be walked past.
  *  - Refusals. Every libjpeg warning is an error for us (TJFLAG_STOPONWARNING),
@@ -17,12 +17,13 @@
  *    marker (libjpeg counts those as extraneous), restart markers out of
  *    order, and anything but EOI right after the scan.
  *
- * Speed. A 1920x1080 photo at quality 90 has about 600,000 AC codes and this
- * only needs to skip them. Each Huffman table becomes a 2^LUT_BITS lookup
- * indexed by the next bits of the stream, whose entry holds the code's length
- * plus the length of the value bits after it (skipped together) and how far
- * the code moves along the block (run + 1, 16 for a run of 16 zeros, 64 for
- * end of block). The stream is unstuffed (FF 00 -> FF) into a padded buffer
+ * Speed. A 1920x1080 photo at quality 90 has about 675,000 AC codes and this
+ * only needs to skip them. Each AC table becomes a 2^PAIR_BITS lookup indexed
+ * by the next bits of the stream, whose entry covers up to two codes: each
+ * code's length plus the length of the value bits after it (skipped together)
+ * and how far it moves along the block (run + 1, 16 for a run of 16 zeros, 64
+ * for end of block). DC tables get a 2^LUT_BITS lookup of length and value
+ * size. The stream is unstuffed (FF 00 -> FF) into a padded buffer
  * first, so the bit reader can load 8 bytes at a time without looking for
  * markers.
  */
@@ -31,8 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LUT_BITS 10
-/* The AC tables' second lookup, of up to two codes at once (see huff_pairs). */
+#define LUT_BITS 10 /* the DC tables' lookup */
+/* The AC tables' lookup, of up to two codes at once (see huff_pairs). */
 #define PAIR_BITS 12
 #define MAX_BLOCKS_IN_MCU 10 /* libjpeg's D_MAX_BLOCKS_IN_MCU */
 /* Zero bytes after the unstuffed stream: more than one MCU can read before the
@@ -49,7 +50,7 @@ typedef struct {
 
 /* Decoding tables for one Huffman table, in the role (DC or AC) it plays. */
 typedef struct {
-    uint16_t lut[1 << LUT_BITS]; /* 0: the code is longer than LUT_BITS (or invalid) */
+    uint16_t lut[1 << LUT_BITS]; /* DC tables; 0: code longer than LUT_BITS, or invalid */
     uint32_t pair[1 << PAIR_BITS]; /* AC tables only: see huff_pairs */
     int32_t maxcode[18];          /* largest code of length l, -1 if none */
     int32_t valoffset[18];        /* code + valoffset[l] = index into vals */
@@ -370,25 +371,22 @@ static int huff_build(huff_dec *t, const huff_spec *sp, int is_dc)
     }
     t->maxcode[17] = 0x7FFFFFFF; /* sentinel */
     memcpy(t->vals, sp->vals, 256);
+    if (!is_dc) {
+        huff_pairs(t);
+        return 1;
+    }
     memset(t->lut, 0, sizeof t->lut);
-
     for (p = 0; p < ncodes; p++) {
-        int v = sp->vals[p], s = v & 15;
-        if (is_dc && v > 15)
+        const int v = sp->vals[p];
+        if (v > 15)
             return 0;
         if (size[p] > LUT_BITS)
             continue;
-        uint16_t e;
-        if (is_dc)
-            e = (uint16_t)(size[p] | v << 5);
-        else
-            e = (uint16_t)((size[p] + s) | ac_advance(v) << 5);
-        int shift = LUT_BITS - size[p];
+        const uint16_t e = (uint16_t)(size[p] | v << 5);
+        const int shift = LUT_BITS - size[p];
         for (int k = 0; k < 1 << shift; k++)
             t->lut[code[p] << shift | k] = e;
     }
-    if (!is_dc)
-        huff_pairs(t);
     return 1;
 }
 
@@ -466,14 +464,11 @@ typedef struct {
     int dx, dy;    /* its block offset inside the MCU (luma only) */
 } mcu_block;
 
-/* The single-code entry (bits | advance << 5) for the code at the top of
- * b->bits, from the lookup table or, for a code longer than LUT_BITS, built
- * after a refill (such an entry can skip 31 bits). 0 for an invalid code. */
+/* The single-code entry (bits | advance << 5) for a code the pair table has
+ * no entry for (longer than PAIR_BITS), built after a refill (such an entry
+ * can skip 31 bits). 0 for an invalid code. */
 static unsigned ac_single(bit_reader *b, const huff_dec *t)
 {
-    unsigned e = t->lut[b->bits >> (64 - LUT_BITS)];
-    if (e)
-        return e;
     br_refill(b);
     int len, v = huff_slow(t, b->bits, &len);
     if (v < 0)
