@@ -185,6 +185,20 @@ GEMM_AVX2 static inline __m256i lanes8(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* One row of a 6 x 16 block to C: its n real columns (plain stores when all
+ * 16 are, masked ones m0, m1 otherwise). */
+GEMM_AVX2 static inline __attribute__((always_inline)) void
+store_row2(float *C, int n, __m256i m0, __m256i m1, __m256 c0, __m256 c1)
+{
+    if (n >= 16) {
+        _mm256_storeu_ps(C, c0);
+        _mm256_storeu_ps(C + 8, c1);
+    } else {
+        _mm256_maskstore_ps(C, m0, c0);
+        _mm256_maskstore_ps(C + 8, m1, c1);
+    }
+}
+
 /* C[0..rows)[0..16) (+)= op(A)[0..rows)[0..K) * P[0..K)[0..16), one
  * 16-wide panel; n columns real (1..16). rows is a constant where it is
  * inlined (BLOCK2_ROWS), so each block computes only its own rows. */
@@ -215,15 +229,7 @@ block2(int ta, int K, const float *A, int lda, const float *P, const float *pf, 
         }
     }
 #pragma GCC unroll 6
-    for (int r = 0; r < rows; r++) {
-        if (n >= 16) {
-            _mm256_storeu_ps(C + (size_t)r * ldc, c[r][0]);
-            _mm256_storeu_ps(C + (size_t)r * ldc + 8, c[r][1]);
-        } else {
-            _mm256_maskstore_ps(C + (size_t)r * ldc, m0, c[r][0]);
-            _mm256_maskstore_ps(C + (size_t)r * ldc + 8, m1, c[r][1]);
-        }
-    }
+    for (int r = 0; r < rows; r++) store_row2(C + (size_t)r * ldc, n, m0, m1, c[r][0], c[r][1]);
 }
 
 /* block2 compiled for each row count 1..R2 (a variable count would keep
@@ -306,15 +312,7 @@ block2h(const float *A, int lda, const uint16_t *P, const uint16_t *pf, int ps, 
     }
     const __m256i m0 = lanes8(n), m1 = lanes8(n - 8);
 #pragma GCC unroll 6
-    for (int r = 0; r < rows; r++) {
-        if (n >= 16) {
-            _mm256_storeu_ps(C + (size_t)r * ldc, c[r][0]);
-            _mm256_storeu_ps(C + (size_t)r * ldc + 8, c[r][1]);
-        } else {
-            _mm256_maskstore_ps(C + (size_t)r * ldc, m0, c[r][0]);
-            _mm256_maskstore_ps(C + (size_t)r * ldc + 8, m1, c[r][1]);
-        }
-    }
+    for (int r = 0; r < rows; r++) store_row2(C + (size_t)r * ldc, n, m0, m1, c[r][0], c[r][1]);
 }
 
 GEMM_F16 static void block2h_rows(const float *A, int lda, const uint16_t *P, const uint16_t *pf,
