@@ -151,8 +151,8 @@ static int plan_int8(const nn_model *m, nn_ws *ws)
 
 /* Transforms the weights of the fp32 3x3 steps for Winograd (winograd.c),
  * and sizes the scratch for the largest chunk. half (NN_PRECISION_FP16):
- * keeps them in IEEE half floats instead, each layer packed in fp32 into a
- * temporary buffer and converted, plane by plane. */
+ * keeps them in IEEE half floats instead (nn_wino_pack_f16, through a
+ * temporary buffer of the largest layer's floats). */
 static int plan_wino(nn_ws *ws, int half)
 {
     size_t wfloats = 0, scratch = 0, largest = 0;
@@ -202,11 +202,7 @@ static int plan_wino(nn_ws *ws, int half)
         if (st->q8 || !nn_wino_eligible(st->L)) continue;
         const size_t n = nn_wino_weight_floats(st->L);
         if (half) {
-            const int C = st->L->in_c, O = st->L->out_c;
-            const size_t plane = nn_gemm_panel_floats(C, O);
-            nn_wino_pack(st->L, st->W, tmp);
-            for (size_t x = 0; x < n / plane; x++)
-                nn_gemm_panels_to_f16(nn_gemm_panels(), C, O, tmp + x * plane, h + x * plane);
+            nn_wino_pack_f16(st->L, st->W, tmp, h);
             st->wino_h = h;
             h += (n + 31) / 32 * 32;
         } else {

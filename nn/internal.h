@@ -134,6 +134,10 @@ int nn_wino_use(const nn_layer *L, int batch);
 size_t nn_wino_weight_floats(const nn_layer *L);
 size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch);
 void nn_wino_pack(const nn_layer *L, const float *W, float *U);
+/* NN_PRECISION_FP16: what nn_wino_pack writes, in halves (its P planes, each
+ * converted by nn_gemm_panels_to_f16, as far apart); tmp holds
+ * nn_wino_weight_floats(L) floats */
+void nn_wino_pack_f16(const nn_layer *L, const float *W, float *tmp, uint16_t *Uh);
 /* Training. Scratch of both gradients: nn_wino_grad_scratch_floats(L, B).
  * dW [O][3][3][C] += the weight gradient of L for input in and output
  * gradient dout (B images); din = the input gradient, from Ut, the filters

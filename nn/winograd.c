@@ -256,6 +256,15 @@ void nn_wino_pack(const nn_layer *L, const float *W, float *U)
     pack(L, W, 0, 1, U);
 }
 
+void nn_wino_pack_f16(const nn_layer *L, const float *W, float *tmp, uint16_t *Uh)
+{
+    const size_t plane = nn_gemm_panel_floats(L->in_c, L->out_c);
+    nn_wino_pack(L, W, tmp);
+    for (int x = 0; x < planes_of(L); x++)
+        nn_gemm_panels_to_f16(nn_gemm_panels(), L->in_c, L->out_c, tmp + x * plane,
+                              Uh + x * plane);
+}
+
 /* The input gradient multiplies by U[x] O x C. For F(2x2) that is the
  * forward transform read at mirrored positions (see wino_conv); F(4x4)'s
  * points 2 and -2 have no mirror among them (unlike F(2x2)'s 0, 1, -1 and

@@ -151,6 +151,31 @@ START_TEST(test_network_arch)
 }
 END_TEST
 
+/* Channel counts that are not multiples of 16, some layers with more output
+ * than input channels (their input gradient's planes would pad more than
+ * the forward ones): the filters' panels pad, and only the forward planes
+ * are converted and read. */
+START_TEST(test_network_odd_channels)
+{
+    if (skip_without_f16()) return;
+    static const char *const arch =
+        "{\"name\": \"odd\", \"input\": {\"size\": 48, \"channels\": 1, \"scale\": 0.0039215686,"
+        " \"mean\": 0.0, \"std\": 1.0}, \"layers\": ["
+        "{\"type\": \"conv\", \"filters\": 12, \"kernel\": 3, \"padding\": \"same\"}, {\"type\": \"relu\"},"
+        "{\"type\": \"conv\", \"filters\": 20, \"kernel\": 3, \"padding\": \"same\"}, {\"type\": \"relu\"},"
+        "{\"type\": \"maxpool\"},"
+        "{\"type\": \"conv\", \"filters\": 40, \"kernel\": 3, \"padding\": \"same\"}, {\"type\": \"relu\"},"
+        "{\"type\": \"maxpool\"},"
+        "{\"type\": \"conv\", \"filters\": 36, \"kernel\": 3, \"padding\": \"same\"}, {\"type\": \"relu\"},"
+        "{\"type\": \"gap\"}, {\"type\": \"dense\", \"units\": 7}]}";
+    nn_model *m = NULL;
+    char err[256];
+    ck_assert_msg(nn_model_from_arch_json(arch, 13, &m, err, sizeof err) == 0, "%s", err);
+    check_model(m, 2e-3f, "12-20-40-36 channels");
+    nn_model_free(m);
+}
+END_TEST
+
 START_TEST(test_network_default_model)
 {
     if (skip_without_f16()) return;
@@ -220,6 +245,7 @@ int main(void)
     tcase_set_timeout(tc, 300); /* the sanitizer builds */
     tcase_add_loop_test(tc, test_gemm_f16, 0, (int)(sizeof SHAPES / sizeof SHAPES[0]));
     tcase_add_loop_test(tc, test_network_arch, 0, 2);
+    tcase_add_test(tc, test_network_odd_channels);
     tcase_add_test(tc, test_network_default_model);
     tcase_add_test(tc, test_plan_holds_one_copy);
     tcase_add_test(tc, test_names);
