@@ -70,14 +70,14 @@ static const float *step_infer(const nn_model *m, const nn_step *st, const float
             nn_q8_forward(st, in, out, B, ws);
             return out;
         }
-        if (st->wino_h && nn_wino_use(L, B)) { /* as below, filters in halves */
-            nn_wino_forward_f16(L, in, st->wino_h, st->defer ? NULL : st->b,
+        if (st->wino_h && nn_wino_use(L, st->wino_m, B)) { /* as below, filters in halves */
+            nn_wino_forward_f16(L, st->wino_m, in, st->wino_h, st->defer ? NULL : st->b,
                                 !st->defer && st->relu, out, B, ws->wino_scratch);
             return out;
         }
-        if (st->wino && nn_wino_use(L, B)) { /* bias and ReLU in its output transform */
-            nn_wino_forward(L, in, st->wino, st->defer ? NULL : st->b, !st->defer && st->relu,
-                            out, B, ws->wino_scratch);
+        if (st->wino && nn_wino_use(L, st->wino_m, B)) { /* bias, ReLU: output transform */
+            nn_wino_forward(L, st->wino_m, in, st->wino, st->defer ? NULL : st->b,
+                            !st->defer && st->relu, out, B, ws->wino_scratch);
             return out;
         }
         if (conv_forward_c1(L, in, st->W, st->defer ? NULL : st->b, !st->defer && st->relu,

@@ -159,10 +159,11 @@ static int plan_wino(nn_ws *ws, int half)
     for (int i = 0; i < ws->n_steps && !ws->wino_off; i++) {
         const nn_step *st = &ws->steps[i];
         if (st->q8 || !nn_wino_eligible(st->L)) continue;
-        const size_t n = nn_wino_weight_floats(st->L);
+        const int m = nn_wino_tile(st->L, 1);
+        const size_t n = nn_wino_weight_floats(st->L, m);
         wfloats += (n + 31) / 32 * 32; /* every layer's 64-byte aligned as halves too */
         if (n > largest) largest = n;
-        const size_t s = nn_wino_scratch_floats(st->L, ws->max_batch);
+        const size_t s = nn_wino_scratch_floats(st->L, m, ws->max_batch);
         if (s > scratch) scratch = s;
     }
     /* give back what the other kind of plan held (all of it for an int8 one) */
@@ -200,13 +201,15 @@ static int plan_wino(nn_ws *ws, int half)
     for (int i = 0; i < ws->n_steps; i++) {
         nn_step *st = &ws->steps[i];
         if (st->q8 || !nn_wino_eligible(st->L)) continue;
-        const size_t n = nn_wino_weight_floats(st->L);
+        const int m = nn_wino_tile(st->L, 1);
+        const size_t n = nn_wino_weight_floats(st->L, m);
+        st->wino_m = m;
         if (half) {
-            nn_wino_pack_f16(st->L, st->W, tmp, h);
+            nn_wino_pack_f16(st->L, m, st->W, tmp, h);
             st->wino_h = h;
             h += (n + 31) / 32 * 32;
         } else {
-            nn_wino_pack(st->L, st->W, w);
+            nn_wino_pack(st->L, m, st->W, w);
             st->wino = w;
             w += (n + 31) / 32 * 32;
         }

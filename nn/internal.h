@@ -84,6 +84,7 @@ typedef struct {
     /* fp32 3x3 convs: W in Winograd's transformed space (winograd.c), or NULL */
     const float *wino;
     const uint16_t *wino_h;    /* the same in halves, instead, in an FP16 plan */
+    int wino_m;                /* their output tile side (nn_wino_tile) */
 } nn_step;
 
 struct nn_ws {
@@ -123,26 +124,30 @@ struct nn_ws {
     size_t wino_scratch_cap;   /* bytes */
 };
 
-/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) for fp32 3x3 convolutions
- * (winograd.c). U: P planes (16 or 36 transformed positions) of C x O
+/* ---- Winograd F(2x2, 3x3), F(4x4, 3x3) and (inference only) F(6x6, 3x3)
+ * for fp32 3x3 convolutions (winograd.c). m: the output tile's side,
+ * nn_wino_tile's choice (2, 4 or 6). U: P = (m+2)^2 planes of C x O
  * floats, in nn_gemm_panel_at's layout; scratch: nn_wino_scratch_floats. */
 #define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
 #define NN_WINO_MIN_TILES_FAST 8 /* the same with gemm_nn.c's kernels */
 #define NN_WINO_CHUNK_TILES 576  /* F(2x2) tiles transformed at once (whole images) */
 int nn_wino_eligible(const nn_layer *L);
-int nn_wino_use(const nn_layer *L, int batch);
-size_t nn_wino_weight_floats(const nn_layer *L);
-size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch);
-void nn_wino_pack(const nn_layer *L, const float *W, float *U);
+/* the tile side for inference (forward only: 2, 4 or 6) or training (2 or 4) */
+int nn_wino_tile(const nn_layer *L, int inference);
+int nn_wino_use(const nn_layer *L, int m, int batch);
+size_t nn_wino_weight_floats(const nn_layer *L, int m);
+size_t nn_wino_scratch_floats(const nn_layer *L, int m, int max_batch);
+void nn_wino_pack(const nn_layer *L, int m, const float *W, float *U);
 /* NN_PRECISION_FP16: what nn_wino_pack writes, in halves (its P planes, each
  * converted by nn_gemm_panels_to_f16, as far apart); tmp holds
- * nn_wino_weight_floats(L) floats */
-void nn_wino_pack_f16(const nn_layer *L, const float *W, float *tmp, uint16_t *Uh);
-/* Training. Scratch of both gradients: nn_wino_grad_scratch_floats(L, B).
+ * nn_wino_weight_floats(L, m) floats */
+void nn_wino_pack_f16(const nn_layer *L, int m, const float *W, float *tmp, uint16_t *Uh);
+/* Training, with m = nn_wino_tile(L, 0) (U from nn_wino_pack with that m).
+ * Scratch of both gradients: nn_wino_grad_scratch_floats(L, B).
  * dW [O][3][3][C] += the weight gradient of L for input in and output
  * gradient dout (B images); din = the input gradient, from Ut, the filters
  * of the input gradient (P planes of O x C, laid out likewise) that
- * nn_wino_pack_turned(L, W, Ut) writes, nn_wino_weight_floats(L) floats
+ * nn_wino_pack_turned(L, W, Ut) writes, nn_wino_weight_floats(L, m) floats
  * like U. */
 size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch);
 void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut);
@@ -152,11 +157,11 @@ void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *Ut, f
                         int B, float *scratch);
 /* out [B, H, W, O] = conv(in [B, H, W, C]) + bias (O floats; NULL: none),
  * then ReLU if relu */
-void nn_wino_forward(const nn_layer *L, const float *in, const float *U, const float *bias,
-                     int relu, float *out, int B, float *scratch);
+void nn_wino_forward(const nn_layer *L, int m, const float *in, const float *U,
+                     const float *bias, int relu, float *out, int B, float *scratch);
 /* the same with U in halves (nn_gemm_panels_to_f16 of what nn_wino_pack
  * wrote): NN_PRECISION_FP16 */
-void nn_wino_forward_f16(const nn_layer *L, const float *in, const uint16_t *Uh,
+void nn_wino_forward_f16(const nn_layer *L, int m, const float *in, const uint16_t *Uh,
                          const float *bias, int relu, float *out, int B, float *scratch);
 
 /* The transforms run over the channels of one tile, vectorised by the
@@ -179,6 +184,13 @@ void nn_wino43_output_tile(const float *m, size_t plane, int O, const float *bia
 void nn_wino43_grad_output_tile(const float *const y[16], int O, size_t plane, float *p,
                                 float *tmp);
 void nn_wino43_grad_filter_tile(const float *z, int C, size_t plane, float *w, float *tmp);
+/* F(6x6, 3x3) per tile (winograd_f63.c), the forward pass only: 64 planes,
+ * tmp of 64 x max(C, O) floats, p the 64 pixels of the 8x8 patch, y the 36
+ * output pixels. */
+void nn_wino63_filter_tile(const float *const g[9], int C, size_t plane, float *u, float *tmp);
+void nn_wino63_input_tile(const float *const p[64], int C, size_t plane, float *v, float *tmp);
+void nn_wino63_output_tile(const float *m, size_t plane, int O, const float *bias, int relu,
+                           float *const y[36], float *tmp);
 
 /* gemm_nn.c: C (M x N, row stride ldc) = A (M x K) * B (K x N), all
  * row-major and untransposed; on the kernel for AVX-512 or AVX2 + FMA where

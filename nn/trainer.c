@@ -103,7 +103,8 @@ static int replica_alloc(nn_replica *r, const nn_model *m, int nb, int own_grads
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *L = &m->layers[i];
         if (!nn_wino_eligible(L)) continue;
-        const size_t need[2] = {nn_wino_scratch_floats(L, nb), nn_wino_grad_scratch_floats(L, nb)};
+        const size_t need[2] = {nn_wino_scratch_floats(L, nn_wino_tile(L, 0), nb),
+                                nn_wino_grad_scratch_floats(L, nb)};
         for (int k = 0; k < 2; k++)
             if (need[k] > wino) wino = need[k];
     }
@@ -121,8 +122,9 @@ static void wino_refresh(nn_trainer *t, int tid, int n)
     for (int i = 0; i < m->n_layers; i++) {
         if (!t->wino_u[i]) continue;
         const nn_layer *L = &m->layers[i];
-        if (k++ % n == tid) nn_wino_pack(L, m->params + L->p_off, t->wino_u[i]);
-        if (k++ % n == tid) nn_wino_pack_turned(L, m->params + L->p_off, t->wino_ut[i]);
+        const float *W = m->params + L->p_off;
+        if (k++ % n == tid) nn_wino_pack(L, nn_wino_tile(L, 0), W, t->wino_u[i]);
+        if (k++ % n == tid) nn_wino_pack_turned(L, W, t->wino_ut[i]);
     }
 }
 
@@ -130,7 +132,7 @@ static void wino_refresh(nn_trainer *t, int tid, int n)
  * a layer holds two: the forward pass's, then the input gradient's */
 static size_t wino_floats(const nn_layer *L)
 {
-    return (nn_wino_weight_floats(L) + 15) / 16 * 16;
+    return (nn_wino_weight_floats(L, nn_wino_tile(L, 0)) + 15) / 16 * 16;
 }
 
 static int wino_alloc(nn_trainer *t)
@@ -350,9 +352,9 @@ static const float *forward_train(nn_trainer *t, nn_replica *r, bn_sync *s, cons
         const size_t n = L->out_size * B;
         switch (L->type) {
         case L_CONV:
-            if (!t->wino_off && t->wino_u[i] && nn_wino_use(L, B)) {
-                nn_wino_forward(L, in, t->wino_u[i], p + L->p_count - L->out_c, 0, out, B,
-                                r->wino_scratch);
+            if (!t->wino_off && t->wino_u[i] && nn_wino_use(L, nn_wino_tile(L, 0), B)) {
+                nn_wino_forward(L, nn_wino_tile(L, 0), in, t->wino_u[i],
+                                p + L->p_count - L->out_c, 0, out, B, r->wino_scratch);
             } else {
                 conv_forward(L, in, p, p + L->p_count - L->out_c, out, B, r->col);
             }
@@ -399,7 +401,7 @@ static void backward(nn_trainer *t, nn_replica *r, bn_sync *s, const float *x, i
         switch (L->type) {
         case L_CONV: {
             float *db = conv_feeds_bn(m, i) ? NULL : g + L->p_count - L->out_c;
-            if (t->wino_off || !t->wino_u[i] || !nn_wino_use(L, B)) {
+            if (t->wino_off || !t->wino_u[i] || !nn_wino_use(L, nn_wino_tile(L, 0), B)) {
                 conv_backward(L, in, p, dcur, need_din ? din : NULL, g, db, B, r->col);
                 break;
             }

@@ -1,17 +1,20 @@
 /* winograd.c - 3x3 "same" convolutions by Winograd's F(2x2, 3x3) and
  * F(4x4, 3x3), in inference and in training (forward, input and weight
- * gradients).
+ * gradients), and F(6x6, 3x3) in inference (nn_wino_tile).
  *
  * Each m x m block of output pixels (a tile) comes from an (m+2)x(m+2)
  * input patch d: Y = A^T [ (G g G^T) . (B^T d B) ] A, an elementwise
  * product in the transformed space, so per tile and channel pair it takes
  * 16 multiplications for a 2x2 tile instead of 36 (2.25x fewer), 36 for a
- * 4x4 tile instead of 144 (4x fewer). Summed over input channels the P
- * products (P = 16 or 36) are P independent GEMMs, M[x] (T x O) = V[x]
- * (T x C) * U[x] (C x O), over the T tiles of a chunk of images (gemm_nn.c);
- * the transforms before and after are cheap adds, vectorised over channels
+ * 4x4 tile instead of 144 (4x fewer), 64 for a 6x6 tile instead of 324.
+ * Summed over input channels the P products (P = 16, 36 or 64) are P
+ * independent GEMMs, M[x] (T x O) = V[x] (T x C) * U[x] (C x O), over the T
+ * tiles of a chunk of images (gemm_nn.c); the transforms before and after
+ * are cheap adds, vectorised over channels
  * (NHWC keeps them contiguous). Layers of 8x8 pixels and more use 4x4 tiles
- * (their transforms: winograd_f43.c), smaller ones 2x2:
+ * (their transforms: winograd_f43.c), smaller ones 2x2; in inference, layers
+ * of 24x24 and more 6x6 tiles (winograd_f63.c: 64 products per tile, 1.27x
+ * fewer than 4x4 tiles on the same pixels):
  *
  *   B^T = | 1  0 -1  0 |   G = | 1    0    0   |   A^T = | 1  1  1  0 |
  *         | 0  1  1  0 |       | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
@@ -26,8 +29,9 @@
  * NN_WINO_MIN_TILES tiles on. gemm_nn.c's kernel has no such fixed cost per
  * call: with it, from NN_WINO_MIN_TILES_FAST (batch-1 latency of vgg_wide
  * 3.33 -> 2.73 ms). The error against direct convolution is a few
- * float roundings (tests: at most 2e-5 of the largest output; measured
- * 1e-6 to 4e-6 with 4x4 tiles). */
+ * float roundings (tests: at most 2e-5 of the largest output, 4e-5 with
+ * 6x6 tiles; measured up to 1.1e-6, 3.7e-6 and 8.2e-6 with 2x2, 4x4 and
+ * 6x6 tiles). */
 #include <stddef.h>
 #include <string.h>
 
@@ -41,40 +45,52 @@ int nn_wino_eligible(const nn_layer *L)
            L->out_w == L->in_w && L->in_c >= 4;
 }
 
-/* Output tile side: 4 (F(4x4, 3x3), winograd_f43.c) from 8x8 pixels on.
- * Below, 4x4 tiles would compute as much padding as F(2x2) saves (a 6x6
- * image: 4 tiles x 36 products = 9 tiles x 16). The input gradient's
- * convolution has the same pixels, so the same m. */
+static int tiles_of(const nn_layer *L, int m)
+{
+    return ((L->out_h + m - 1) / m) * ((L->out_w + m - 1) / m);
+}
+
+/* transformed positions: 16, 36 or 64 */
+static int planes_of(int m)
+{
+    return (m + 2) * (m + 2);
+}
+
+/* Output tile side in training (and so in the input gradient's convolution,
+ * which has the same pixels): 4 (F(4x4, 3x3), winograd_f43.c) from 8x8
+ * pixels on. Below, 4x4 tiles would compute as much padding as F(2x2) saves
+ * (a 6x6 image: 4 tiles x 36 products = 9 tiles x 16). */
 static int tile_side(const nn_layer *L)
 {
     return L->out_h >= 8 && L->out_w >= 8 ? 4 : 2;
 }
 
-/* transformed positions: 16 or 36 */
-static int planes_of(const nn_layer *L)
-{
-    const int a = tile_side(L) + 2;
-    return a * a;
-}
-
-static int tiles_of(const nn_layer *L)
+/* In inference also 6 (F(6x6, 3x3), winograd_f63.c, forward only) where it
+ * computes fewer products than 4x4 tiles and an image still has 16 tiles or
+ * more: vgg_wide's 48x48 and 24x24 layers (0.79x the products). At 12x12 an
+ * image has 4 tiles: at batch 1 its GEMMs would be 4 rows tall over 1.8x
+ * the filter bytes, and those layers already wait on memory there. */
+int nn_wino_tile(const nn_layer *L, int inference)
 {
     const int m = tile_side(L);
-    return ((L->out_h + m - 1) / m) * ((L->out_w + m - 1) / m);
+    if (inference && tiles_of(L, 6) >= 16 &&
+        tiles_of(L, 6) * planes_of(6) < tiles_of(L, m) * planes_of(m))
+        return 6;
+    return m;
 }
 
 /* images per chunk: as many tiles as keep the chunk's transformed matrices
  * at NN_WINO_CHUNK_TILES F(2x2) tiles' worth, at least one image */
-static int chunk_images(const nn_layer *L, int batch)
+static int chunk_images(const nn_layer *L, int m, int batch)
 {
-    int n = NN_WINO_CHUNK_TILES * 16 / planes_of(L) / tiles_of(L);
+    int n = NN_WINO_CHUNK_TILES * 16 / planes_of(m) / tiles_of(L, m);
     if (n < 1) n = 1;
     return n < batch ? n : batch;
 }
 
-int nn_wino_use(const nn_layer *L, int batch)
+int nn_wino_use(const nn_layer *L, int m, int batch)
 {
-    return (long)batch * tiles_of(L) >=
+    return (long)batch * tiles_of(L, m) >=
            (nn_gemm_nn_fast() ? NN_WINO_MIN_TILES_FAST : NN_WINO_MIN_TILES);
 }
 
@@ -87,13 +103,13 @@ static size_t plane_of(size_t T, int W)
     return T * (size_t)W + 16;
 }
 
-size_t nn_wino_weight_floats(const nn_layer *L)
+size_t nn_wino_weight_floats(const nn_layer *L, int m)
 {
     /* the forward filters' planes are C x O, the input gradient's O x C:
      * the same unless the panels pad */
     const size_t f = nn_gemm_panel_floats(L->in_c, L->out_c);
     const size_t g = nn_gemm_panel_floats(L->out_c, L->in_c);
-    return (size_t)planes_of(L) * (f > g ? f : g);
+    return (size_t)planes_of(m) * (f > g ? f : g);
 }
 
 static int wider(const nn_layer *L)
@@ -105,34 +121,34 @@ static int wider(const nn_layer *L)
  * outside the image read (zeros, as many as the wider side has channels),
  * where their outputs go (m*m - 1 separate sinks of O floats: a 1x1 image's
  * tile has that many missing outputs, and they must not alias), so that the
- * transforms need no test per channel; then F(4x4)'s 36 rows between its
- * two 1-D passes. */
-static size_t edge_floats(const nn_layer *L)
+ * transforms need no test per channel; then the rows between the two 1-D
+ * passes of F(4x4) (36) and F(6x6) (64). */
+static size_t edge_floats(const nn_layer *L, int m)
 {
-    const int m = tile_side(L);
     return (size_t)wider(L) + (size_t)(m * m - 1) * L->out_c +
-           (m == 4 ? 36 * (size_t)wider(L) : 0);
+           (m > 2 ? (size_t)planes_of(m) * wider(L) : 0);
 }
 
-size_t nn_wino_scratch_floats(const nn_layer *L, int max_batch)
+size_t nn_wino_scratch_floats(const nn_layer *L, int m, int max_batch)
 {
-    const size_t t = (size_t)chunk_images(L, max_batch) * tiles_of(L);
-    return (size_t)planes_of(L) * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) +
-           edge_floats(L);
+    const size_t t = (size_t)chunk_images(L, m, max_batch) * tiles_of(L, m);
+    return (size_t)planes_of(m) * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) +
+           edge_floats(L, m);
 }
 
 /* One chunk's scratch, T tiles: V (the transformed input, P planes of T x C
  * floats), M (P planes of T x O: the GEMMs' products, or the weight
  * gradient's transformed output gradient), then the edges (edge_floats):
- * zero, the m*m - 1 sinks, F(4x4)'s tmp. zero is cleared here. */
+ * zero, the m*m - 1 sinks, the tmp of F(4x4) and F(6x6). zero is cleared
+ * here. */
 typedef struct {
     float *V, *M, *zero, *sink, *tmp;
     size_t pv, pm; /* floats from one plane of V (of M) to the next */
 } chunk_bufs;
 
-static chunk_bufs chunk_scratch(const nn_layer *L, int T, float *scratch)
+static chunk_bufs chunk_scratch(const nn_layer *L, int m, int T, float *scratch)
 {
-    const int P = planes_of(L), m = tile_side(L);
+    const int P = planes_of(m);
     chunk_bufs c;
     c.pv = plane_of((size_t)T, L->in_c), c.pm = plane_of((size_t)T, L->out_c);
     c.V = scratch, c.M = c.V + P * c.pv, c.zero = c.M + P * c.pm;
@@ -209,13 +225,14 @@ NN_WINO_CLONES static void filter_tile(const float *w, int C, int n, size_t plan
  * (nn_gemm_panel_at; the planes nn_gemm_panel_floats apart); the filters
  * turned by 180 degrees (the taps read in reverse) if turned, which only
  * F(4x4) needs (see nn_wino_pack_turned). Blocks of 16 x 16 channel pairs
- * go through a buffer on the stack, transposed from there when by_c; a
- * block's 16 columns never straddle two panels (those are 32 wide). */
-static void pack(const nn_layer *L, const float *W, int turned, int by_c, float *U)
+ * go through a buffer on the stack (64 KB for F(6x6)), transposed from there
+ * when by_c; a block's 16 columns never straddle two panels (those are 32
+ * wide). */
+static void pack(const nn_layer *L, int m, const float *W, int turned, int by_c, float *U)
 {
     enum { BL = 16 };
-    float blk[36 * BL * BL], tmp[18 * BL];
-    const int O = L->out_c, C = L->in_c, m = tile_side(L), P = planes_of(L);
+    float blk[64 * BL * BL], tmp[24 * BL];
+    const int O = L->out_c, C = L->in_c, P = planes_of(m);
     const int panels = nn_gemm_panels(), R = by_c ? C : O, S = by_c ? O : C;
     const size_t plane = nn_gemm_panel_floats(R, S);
     if (plane != (size_t)R * S) /* the panels' padding columns */
@@ -231,7 +248,10 @@ static void pack(const nn_layer *L, const float *W, int turned, int by_c, float 
                 } else {
                     const float *g[9];
                     for (int k = 0; k < 9; k++) g[k] = w + (size_t)(turned ? 8 - k : k) * C;
-                    nn_wino43_filter_tile(g, cn, BL * BL, blk + o * BL, tmp);
+                    if (m == 6)
+                        nn_wino63_filter_tile(g, cn, BL * BL, blk + o * BL, tmp);
+                    else
+                        nn_wino43_filter_tile(g, cn, BL * BL, blk + o * BL, tmp);
                 }
             }
             for (int x = 0; x < P; x++) {
@@ -251,16 +271,16 @@ static void pack(const nn_layer *L, const float *W, int turned, int by_c, float 
         }
 }
 
-void nn_wino_pack(const nn_layer *L, const float *W, float *U)
+void nn_wino_pack(const nn_layer *L, int m, const float *W, float *U)
 {
-    pack(L, W, 0, 1, U);
+    pack(L, m, W, 0, 1, U);
 }
 
-void nn_wino_pack_f16(const nn_layer *L, const float *W, float *tmp, uint16_t *Uh)
+void nn_wino_pack_f16(const nn_layer *L, int m, const float *W, float *tmp, uint16_t *Uh)
 {
     const size_t plane = nn_gemm_panel_floats(L->in_c, L->out_c);
-    nn_wino_pack(L, W, tmp);
-    for (int x = 0; x < planes_of(L); x++)
+    nn_wino_pack(L, m, W, tmp);
+    for (int x = 0; x < planes_of(m); x++)
         nn_gemm_panels_to_f16(nn_gemm_panels(), L->in_c, L->out_c, tmp + x * plane,
                               Uh + x * plane);
 }
@@ -271,7 +291,8 @@ void nn_wino_pack_f16(const nn_layer *L, const float *W, float *tmp, uint16_t *U
  * infinity), so there the turned filters are transformed themselves. */
 void nn_wino_pack_turned(const nn_layer *L, const float *W, float *Ut)
 {
-    pack(L, W, tile_side(L) == 4, 0, Ut);
+    const int m = tile_side(L);
+    pack(L, m, W, m == 4, 0, Ut);
 }
 
 /* v[x * plane + c] = (B^T d B)[x] for one tile, d[i][j] = p[4i + j][c] */
@@ -306,10 +327,10 @@ NN_WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane
 
 /* V[x][t][c] for every tile t of n images: d is the (m+2)x(m+2) patch at
  * (m*ty - 1, m*tx - 1); pixels outside the image read zero (C zeros) */
-static void input_transform(const nn_layer *L, const float *in, int n, float *V,
+static void input_transform(const nn_layer *L, int m, const float *in, int n, float *V,
                             const float *zero, float *tmp)
 {
-    const int H = L->in_h, W = L->in_w, C = L->in_c, m = tile_side(L), a = m + 2;
+    const int H = L->in_h, W = L->in_w, C = L->in_c, a = m + 2;
     const int TH = (L->out_h + m - 1) / m, TW = (L->out_w + m - 1) / m;
     const size_t plane = plane_of((size_t)n * TH * TW, C);
     size_t t = 0;
@@ -317,7 +338,7 @@ static void input_transform(const nn_layer *L, const float *in, int n, float *V,
         const float *img = in + (size_t)b * H * W * C;
         for (int ty = 0; ty < TH; ty++)
             for (int tx = 0; tx < TW; tx++, t++) {
-                const float *p[36];
+                const float *p[64];
                 for (int i = 0; i < a; i++) {
                     const int y = m * ty - 1 + i;
                     for (int j = 0; j < a; j++) {
@@ -327,7 +348,9 @@ static void input_transform(const nn_layer *L, const float *in, int n, float *V,
                                            : img + ((size_t)y * W + x) * C;
                     }
                 }
-                if (m == 4)
+                if (m == 6)
+                    nn_wino63_input_tile(p, C, plane, V + t * C, tmp);
+                else if (m == 4)
                     nn_wino43_input_tile(p, C, plane, V + t * C, tmp);
                 else
                     input_tile(p, C, plane, V + t * C);
@@ -361,10 +384,10 @@ NN_WINO_CLONES static void output_tile(const float *m, size_t plane, int O, cons
 /* out[b][m ty + i][m tx + j][o] = (A^T M A)[i][j] + bias[o] (then ReLU if
  * relu) for the pixels inside; the others go to the m*m - 1 sinks of O
  * floats (pixel (0, 0) of a tile is always inside) */
-static void output_transform(const nn_layer *L, const float *M, int n, const float *bias,
-                             int relu, float *out, float *sink, float *tmp)
+static void output_transform(const nn_layer *L, int m, const float *M, int n,
+                             const float *bias, int relu, float *out, float *sink, float *tmp)
 {
-    const int OH = L->out_h, OW = L->out_w, O = L->out_c, m = tile_side(L);
+    const int OH = L->out_h, OW = L->out_w, O = L->out_c;
     const int TH = (OH + m - 1) / m, TW = (OW + m - 1) / m;
     const size_t plane = plane_of((size_t)n * TH * TW, O);
     size_t t = 0;
@@ -372,12 +395,14 @@ static void output_transform(const nn_layer *L, const float *M, int n, const flo
         float *img = out + (size_t)b * OH * OW * O;
         for (int ty = 0; ty < TH; ty++)
             for (int tx = 0; tx < TW; tx++, t++) {
-                ptrdiff_t off[16];
-                float *y[16];
+                ptrdiff_t off[36];
+                float *y[36];
                 tile_pixels(m, ty, tx, OH, OW, O, off);
                 for (int k = 0; k < m * m; k++)
                     y[k] = off[k] >= 0 ? img + off[k] : sink + (size_t)(k - 1) * O;
-                if (m == 4)
+                if (m == 6)
+                    nn_wino63_output_tile(M + t * O, plane, O, bias, relu, y, tmp);
+                else if (m == 4)
                     nn_wino43_output_tile(M + t * O, plane, O, bias, relu, y, tmp);
                 else
                     output_tile(M + t * O, plane, O, bias, relu, y[0], y[1], y[2], y[3]);
@@ -393,18 +418,19 @@ static void output_transform(const nn_layer *L, const float *M, int n, const flo
  * with P swapping rows 0 and 3 (G's rows 0 and 3 are each other's reverse,
  * rows 1 and 2 symmetric), so U[x] is the forward transform read at x's
  * mirror position. */
-static void wino_conv(const nn_layer *L, const float *in, const float *U, const uint16_t *Uh,
-                      int turned, const float *bias, int relu, float *out, int B, float *scratch)
+static void wino_conv(const nn_layer *L, int m, const float *in, const float *U,
+                      const uint16_t *Uh, int turned, const float *bias, int relu, float *out,
+                      int B, float *scratch)
 {
     static const int mirror[4] = {3, 1, 2, 0};
-    const int C = L->in_c, O = L->out_c, m = tile_side(L), P = planes_of(L);
-    const int chunk = chunk_images(L, B), tiles = tiles_of(L);
+    const int C = L->in_c, O = L->out_c, P = planes_of(m);
+    const int chunk = chunk_images(L, m, B), tiles = tiles_of(L, m);
     const size_t up = nn_gemm_panel_floats(C, O);
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int n = B - b0 < chunk ? B - b0 : chunk;
         const int T = n * tiles;
-        const chunk_bufs c = chunk_scratch(L, T, scratch);
-        input_transform(L, in + (size_t)b0 * L->in_size, n, c.V, c.zero, c.tmp);
+        const chunk_bufs c = chunk_scratch(L, m, T, scratch);
+        input_transform(L, m, in + (size_t)b0 * L->in_size, n, c.V, c.zero, c.tmp);
         for (int x = 0; x < P; x++) {
             /* F(4x4)'s turned U was transformed turned (nn_wino_pack_turned) */
             const int ux = turned && m == 2 ? 4 * mirror[x / 4] + mirror[x % 4] : x;
@@ -416,21 +442,21 @@ static void wino_conv(const nn_layer *L, const float *in, const float *U, const 
                                   c.M + x * c.pm, O);
         }
         /* zero is also the bias if there is none */
-        output_transform(L, c.M, n, bias ? bias : c.zero, relu, out + (size_t)b0 * L->out_size,
-                         c.sink, c.tmp);
+        output_transform(L, m, c.M, n, bias ? bias : c.zero, relu,
+                         out + (size_t)b0 * L->out_size, c.sink, c.tmp);
     }
 }
 
-void nn_wino_forward(const nn_layer *L, const float *in, const float *U, const float *bias,
-                     int relu, float *out, int B, float *scratch)
+void nn_wino_forward(const nn_layer *L, int m, const float *in, const float *U,
+                     const float *bias, int relu, float *out, int B, float *scratch)
 {
-    wino_conv(L, in, U, NULL, 0, bias, relu, out, B, scratch);
+    wino_conv(L, m, in, U, NULL, 0, bias, relu, out, B, scratch);
 }
 
-void nn_wino_forward_f16(const nn_layer *L, const float *in, const uint16_t *Uh,
+void nn_wino_forward_f16(const nn_layer *L, int m, const float *in, const uint16_t *Uh,
                          const float *bias, int relu, float *out, int B, float *scratch)
 {
-    wino_conv(L, in, NULL, Uh, 0, bias, relu, out, B, scratch);
+    wino_conv(L, m, in, NULL, Uh, 0, bias, relu, out, B, scratch);
 }
 
 /* The convolution from the gradient of L's output to that of its input:
@@ -447,7 +473,7 @@ void nn_wino_input_grad(const nn_layer *L, const float *dout, const float *Ut, f
                         int B, float *scratch)
 {
     const nn_layer G = input_grad_layer(L);
-    wino_conv(&G, dout, Ut, NULL, 1, NULL, 0, din, B, scratch);
+    wino_conv(&G, tile_side(L), dout, Ut, NULL, 1, NULL, 0, din, B, scratch);
 }
 
 /* ---- weight gradients ---------------------------------------------------------
@@ -482,10 +508,10 @@ NN_WINO_CLONES static void grad_output_tile(const float *y00, const float *y01, 
 
 /* P[x][t][o] = (A dY A^T)[x] for every tile t of n images; the pixels of a
  * cut tile that do not exist read O zeros */
-static void grad_output_transform(const nn_layer *L, const float *dout, int n, float *P,
-                                  const float *zero, float *tmp)
+static void grad_output_transform(const nn_layer *L, int m, const float *dout, int n,
+                                  float *P, const float *zero, float *tmp)
 {
-    const int OH = L->out_h, OW = L->out_w, O = L->out_c, m = tile_side(L);
+    const int OH = L->out_h, OW = L->out_w, O = L->out_c;
     const int TH = (OH + m - 1) / m, TW = (OW + m - 1) / m;
     const size_t plane = plane_of((size_t)n * TH * TW, O);
     size_t t = 0;
@@ -540,25 +566,26 @@ size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch)
     /* the weight gradient: V and P of a chunk (the forward pass's V and M
      * sizes), the edges, and Z; the input gradient: its convolution's */
     const nn_layer G = input_grad_layer(L);
-    const size_t w = nn_wino_scratch_floats(L, max_batch) + nn_wino_weight_floats(L);
-    const size_t in = nn_wino_scratch_floats(&G, max_batch);
+    const int m = tile_side(L);
+    const size_t w = nn_wino_scratch_floats(L, m, max_batch) + nn_wino_weight_floats(L, m);
+    const size_t in = nn_wino_scratch_floats(&G, m, max_batch);
     return w > in ? w : in;
 }
 
 void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, int B,
                          float *dW, float *scratch)
 {
-    const int C = L->in_c, O = L->out_c, m = tile_side(L), NP = planes_of(L);
-    const int chunk = chunk_images(L, B), tiles = tiles_of(L);
+    const int C = L->in_c, O = L->out_c, m = tile_side(L), NP = planes_of(m);
+    const int chunk = chunk_images(L, m, B), tiles = tiles_of(L, m);
     const size_t plane = (size_t)O * C;
-    float *Z = scratch + nn_wino_scratch_floats(L, B), *tmp = NULL;
+    float *Z = scratch + nn_wino_scratch_floats(L, m, B), *tmp = NULL;
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int n = B - b0 < chunk ? B - b0 : chunk;
         const int T = n * tiles;
-        const chunk_bufs c = chunk_scratch(L, T, scratch); /* c.M holds P */
+        const chunk_bufs c = chunk_scratch(L, m, T, scratch); /* c.M holds P */
         tmp = c.tmp;
-        input_transform(L, in + (size_t)b0 * L->in_size, n, c.V, c.zero, c.tmp);
-        grad_output_transform(L, dout + (size_t)b0 * L->out_size, n, c.M, c.zero, c.tmp);
+        input_transform(L, m, in + (size_t)b0 * L->in_size, n, c.V, c.zero, c.tmp);
+        grad_output_transform(L, m, dout + (size_t)b0 * L->out_size, n, c.M, c.zero, c.tmp);
         for (int x = 0; x < NP; x++)
             nn_gemm_tn(O, C, T, c.M + x * c.pm, O, c.V + x * c.pv, C, b0 > 0, Z + x * plane, C);
     }
