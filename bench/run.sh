@@ -12,8 +12,12 @@
 # $SERVICE_MODEL, else models/default.emod if it exists, else $SERVICE_ARCH
 # (default vgg) with random weights. Options are passed to every program, so
 # all sides run with the same OpenBLAS and malloc environment (see
-# bench/README.md). Never fails on timing; exits non-zero only if the C
-# benchmark could not run at all.
+# bench/README.md). Batch-1 latency is also timed in $B1_ROUNDS rounds
+# (default 5, --quick 2) that alternate the two sides (bench_nn --batches 1 in
+# fp32 and fp16, torch_bench.py --b1-only), so that both see the same phases
+# of a noisy machine: the table's "alternated" rows give each side's median
+# and the median of the rounds' ratios. Never fails on timing; exits non-zero
+# only if the C benchmark could not run at all.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -21,18 +25,20 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 BENCH_C=$BUILD/bench/bench_nn
 OUT=$BUILD/bench/results
 
-opts=(); archs=(); service=1; engine=1
+opts=(); archs=(); service=1; engine=1; quick=0
 for a in "$@"; do
   case $a in
-    --quick|--keep-openblas-env|--default-malloc) opts+=("$a") ;;
+    --quick) opts+=("$a"); quick=1 ;;
+    --keep-openblas-env|--default-malloc) opts+=("$a") ;;
     --no-service) service=0 ;;
     --service-only) engine=0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $a" >&2; exit 2 ;;
     *) archs+=("$a") ;;
   esac
 done
 [ ${#archs[@]} -gt 0 ] || archs=(seed vgg)
+if [ $quick = 1 ]; then B1_ROUNDS=${B1_ROUNDS:-2}; else B1_ROUNDS=${B1_ROUNDS:-5}; fi
 
 # value KEY FILE: the value of "KEY value" in FILE, or empty.
 value() { [ -f "$2" ] && awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
@@ -45,6 +51,63 @@ ratio() {
 }
 
 or_na() { if [ -n "${1:-}" ]; then printf '%s' "$1"; else printf 'n/a'; fi; }
+
+# median_col N FILE [FMT]: the median of column N of FILE's lines (numbers
+# only; printf FMT, default %.3f), empty when there is none.
+median_col() {
+  awk -v n="$1" -v f="${3:-%.3f}" '$n ~ /^[0-9.]+$/ && $n + 0 > 0 { v[++k] = $n + 0 }
+    END { if (!k) exit
+          for (i = 2; i <= k; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+            t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+          printf f "\n", k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2 }' "$2"
+}
+
+# b1_rounds JSON OUTFILE: $B1_ROUNDS rounds of batch-1 latency, the C engine
+# in fp32 and fp16 (bench_nn --batches 1) and PyTorch (torch_bench.py
+# --b1-only: eager and the best variant), which side goes first alternating
+# by round; then the medians of each side and of the rounds' ratios as "key
+# value" lines (b1_alt_*) in OUTFILE.
+b1_rounds() {
+  local json=$1 out=$2 r c32 c16 p16 e b ct tt
+  local raw=$out.rounds
+  : > "$raw"
+  for r in $(seq "$B1_ROUNDS"); do
+    ct=$(mktemp); tt=$(mktemp)
+    [ $((r % 2)) = 0 ] && "$PYTHON" bench/torch_bench.py "${opts[@]}" --b1-only "$json" > "$tt" 2>/dev/null
+    "$BENCH_C" "${opts[@]}" --batches 1 "$json" > "$ct" 2>/dev/null
+    "$BENCH_C" "${opts[@]}" --batches 1 --precision fp16 "$json" > "$ct.16" 2>/dev/null
+    [ $((r % 2)) = 1 ] && "$PYTHON" bench/torch_bench.py "${opts[@]}" --b1-only "$json" > "$tt" 2>/dev/null
+    c32=$(value infer_b1_latency_ms_t1 "$ct"); c16=$(value infer_b1_latency_ms_t1 "$ct.16")
+    p16=$(value precision "$ct.16")
+    e=$(value infer_b1_latency_ms_t1 "$tt"); b=$(value infer_b1_latency_ms_t1_best "$tt")
+    rm -f "$ct" "$ct.16" "$tt"
+    echo "$(or_na "$c32") $(or_na "$c16") $(or_na "$e") $(or_na "$b") $(ratio "$e" "$c32")" \
+         "$(ratio "$b" "$c32") $(ratio "$e" "$c16") $(ratio "$b" "$c16") $(or_na "$p16")" >> "$raw"
+    echo "   round $r: C fp32 $(or_na "$c32") ms, C fp16 $(or_na "$c16") ms ($(or_na "$p16")), torch eager" \
+         "$(or_na "$e") ms, best $(or_na "$b") ms"
+  done
+  {
+    echo "b1_alt_rounds $B1_ROUNDS"
+    echo "b1_alt_c_fp32_ms $(median_col 1 "$raw")"
+    echo "b1_alt_c_fp16_ms $(median_col 2 "$raw")"
+    echo "b1_alt_eager_ms $(median_col 3 "$raw")"
+    echo "b1_alt_best_ms $(median_col 4 "$raw")"
+    echo "b1_alt_fp32_eager_speedup $(median_col 5 "$raw" %.2f)"
+    echo "b1_alt_fp32_best_speedup $(median_col 6 "$raw" %.2f)"
+    echo "b1_alt_fp16_eager_speedup $(median_col 7 "$raw" %.2f)"
+    echo "b1_alt_fp16_best_speedup $(median_col 8 "$raw" %.2f)"
+    echo "b1_alt_fp16_precision $(awk 'END { print $9 }' "$raw")"
+  } > "$out"
+}
+
+# alt_row LABEL PREFIX: a table line from the alternated rounds' file $af:
+# the medians of each side, and the medians of the rounds' ratios.
+alt_row() {
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(or_na "$(value "b1_alt_c_$2_ms" "$af")")" \
+    "$(or_na "$(value b1_alt_eager_ms "$af")")" "$(or_na "$(value b1_alt_best_ms "$af")")" \
+    "$(or_na "$(value "b1_alt_$2_eager_speedup" "$af")")" \
+    "$(or_na "$(value "b1_alt_$2_best_speedup" "$af")")"
+}
 
 # row LABEL C_KEY TORCH_KEY DIRECTION: one table line. DIRECTION "up" means
 # higher is better (speed-up = C/torch), "down" lower (speed-up = torch/C),
@@ -76,6 +139,10 @@ table() {
       sgemm_conv_2304x64x1024_gflops_t1 -
   row "batch-1 latency ms, 1 thread (lower is better)" infer_b1_latency_ms_t1 \
       infer_b1_latency_ms_t1 down
+  if [ -s "$af" ]; then
+    alt_row "batch-1 latency ms, alternated rounds (medians)" fp32
+    alt_row "batch-1 latency ms, fp16 filters, alternated rounds" fp16
+  fi
   row "batch-64 inference images/s, 1 thread" infer_b64_img_s_t1 infer_b64_img_s_t1 up
   row "batch-64 inference efficiency vs SGEMM" infer_b64_efficiency_t1 \
       infer_b64_efficiency_t1 up
@@ -111,6 +178,12 @@ table() {
        "$(or_na "$(value infer_fp16_b1_cpu_speedup "$cf")")x thread CPU time; batch 64" \
        "$(or_na "$(value infer_fp16_b64_speedup "$cf")")x wall," \
        "$(or_na "$(value infer_fp16_b64_cpu_speedup "$cf")")x CPU"
+  if [ -s "$af" ]; then
+    echo "Alternated rounds: $(or_na "$(value b1_alt_rounds "$af")") rounds of bench_nn --batches 1" \
+         "(fp32, then fp16: served $(or_na "$(value b1_alt_fp16_precision "$af")")) and torch_bench.py" \
+         "--b1-only, the first side alternating; speed-ups are the medians of the rounds' ratios" \
+         "(each round: $af.rounds)"
+  fi
   echo "load average at start: C $(or_na "$(value loadavg_1min "$cf")")," \
        "torch $(or_na "$(value loadavg_1min "$tf")") on $(or_na "$(value cpus_online "$cf")") CPUs"
 }
@@ -149,14 +222,18 @@ mkdir -p "$OUT"
 status=0
 for arch in "${archs[@]}"; do
   json=config/arch/$arch.json
-  cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt
-  rm -f "$cf" "$tf"
+  cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt; af=$OUT/$arch.b1alt.txt
+  rm -f "$cf" "$tf" "$af"
   echo "== $arch: C engine"
   "$BENCH_C" "${opts[@]}" "$json" | tee "$cf" || { echo "run.sh: bench_nn failed on $json" >&2; status=1; }
   if [ $have_torch = 1 ]; then
     echo "== $arch: PyTorch"
     "$PYTHON" bench/torch_bench.py "${opts[@]}" "$json" | tee "$tf" ||
       echo "run.sh: torch_bench.py failed on $json (not fatal)" >&2
+    if [ "$B1_ROUNDS" -gt 0 ] 2>/dev/null; then
+      echo "== $arch: batch-1 latency, C and PyTorch alternated in $B1_ROUNDS rounds"
+      b1_rounds "$json" "$af"
+    fi
   fi
 done
 
@@ -166,7 +243,7 @@ echo
 echo "C / eager and C / best are speed-ups of the C engine (> 1: C is faster; for latency"
 echo "this is torch ms / C ms). \"torch best\" is the fastest of the PyTorch variants measured."
 for arch in "${archs[@]}"; do
-  cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt
+  cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt; af=$OUT/$arch.b1alt.txt
   table "$arch"
 done
 echo

@@ -2,13 +2,15 @@
 """PyTorch figures for the same architecture as bench/bench_nn.c.
 
     /usr/bin/python3 bench/torch_bench.py [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
+    /usr/bin/python3 bench/torch_bench.py --b1-only [...] ARCH.json
 
 Prints the same "key value" lines as build/bench/bench_nn ('#' lines are
 comments), so bench/run.sh can put them side by side: SGEMM GFLOP/s (torch.mm)
 with 1 and 2 threads, batch-1 latency and batch-64 images/s with 1 thread
 (eager, TorchScript, TorchScript on channels_last), training images/s with 2
 threads (batch 64, the architecture's optimizer; NCHW and channels_last),
-efficiencies against the SGEMM rate. See bench/README.md.
+efficiencies against the SGEMM rate. See bench/README.md. --b1-only prints
+only the batch-1 latencies (bench/run.sh's rounds alternated with bench_nn).
 
 The model is built from the JSON by tests/torch_reference.py (NHWC flatten,
 explicit 'same' padding), so it computes exactly what the C engine computes.
@@ -49,6 +51,8 @@ def parse_args():
                     help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as set")
     ap.add_argument("--default-malloc", action="store_true",
                     help="do not set MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_")
+    ap.add_argument("--b1-only", action="store_true",
+                    help="only the batch-1 latencies (every variant)")
     args = ap.parse_args()
     args.keep_openblas_env = args.keep_openblas_env or env_flag(KEEP_ENV)
     args.default_malloc = args.default_malloc or env_flag(MALLOC_ENV)
@@ -257,6 +261,15 @@ VARIANT_NAMES = {"": "eager", "_script": "torchscript", "_script_cl": "torchscri
                  "_cl": "eager+channels_last"}
 
 
+def bench_b1(arch, net):
+    """Batch-1 latency of every variant and the best, nothing else."""
+    p1, lat = random_pixels(arch, 1), {}
+    for suffix, predict in predictors(arch, net):
+        lat[suffix] = infer_seconds(predict, p1, 5 if ARGS.quick else 20) * 1e3
+        put("infer_b1_latency_ms_t1" + suffix, lat[suffix], "%.3f")
+    put_best("infer_b1_latency_ms_t1", lat, min)
+
+
 def bench_inference(arch, net, flops, sq1):
     p1, p64 = random_pixels(arch, 1), random_pixels(arch, BATCH)
     lat, ips = {}, {}
@@ -300,6 +313,9 @@ def main():
     put("cpus_online", os.cpu_count())
     put("loadavg_1min", os.getloadavg()[0], "%.2f")
     print_env()
+    if ARGS.b1_only:
+        bench_b1(arch, net)
+        return
     sq1, sq2 = bench_sgemm()
     put("params", sum(t.numel() for t in list(net.parameters()) + list(net.buffers())
                       if t.is_floating_point()))
