@@ -24,13 +24,7 @@
 #include <stddef.h>
 
 #include "internal.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#define IVDEP _Pragma("GCC ivdep")
-#else
-#define IVDEP
-#endif
-#define INLINE static inline __attribute__((always_inline))
+#include "winograd_tile.h"
 
 /* o = B^T a, channel by channel */
 INLINE void bt_1d(const float *a0, const float *a1, const float *a2, const float *a3,

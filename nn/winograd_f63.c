@@ -33,13 +33,7 @@
 #include <stddef.h>
 
 #include "internal.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#define IVDEP _Pragma("GCC ivdep")
-#else
-#define IVDEP
-#endif
-#define INLINE static inline __attribute__((always_inline))
+#include "winograd_tile.h"
 
 /* o[k] = (B^T a)[k], channel by channel; a[k] is n floats, o[k] too */
 INLINE void bt8_1d(const float *const a[8], float *const o[8], int n)
