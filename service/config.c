@@ -48,7 +48,7 @@ static const opt_desc opts[] = {
      "libmicrohttpd thread pool size"},
     {"queue_size", T_INT, F(queue_size), 0, 1, 1000000, "64", NULL,
      "inference jobs waiting for a worker before requests are answered 503"},
-    {"max_batch", T_INT, F(max_batch), 0, 1, 64, "8", NULL,
+    {"max_batch", T_INT, F(max_batch), 0, 1, 64, "2", NULL,
      "queued images one worker classifies together, in one forward pass and one answer "
      "round (1 = one at a time); a lone request never waits for a batch to fill"},
     {"max_batch_delay_us", T_INT, F(max_batch_delay_us), 0, 0, 1000000, "0", NULL,
