@@ -69,11 +69,13 @@ static int tile_side(const nn_layer *L)
  * computes fewer products than 4x4 tiles and an image still has 16 tiles or
  * more: vgg_wide's 48x48 and 24x24 layers (0.79x the products). At 12x12 an
  * image has 4 tiles: at batch 1 its GEMMs would be 4 rows tall over 1.8x
- * the filter bytes, and those layers already wait on memory there. */
+ * the filter bytes, and those layers already wait on memory there. Without
+ * a kernel of ours (OpenBLAS) an image needs NN_WINO_MIN_TILES of them, or
+ * a batch of one would go to im2col (nn_wino_use) where 4x4 tiles do not. */
 int nn_wino_tile(const nn_layer *L, int inference)
 {
-    const int m = tile_side(L);
-    if (inference && tiles_of(L, 6) >= 16 &&
+    const int m = tile_side(L), need = nn_gemm_nn_fast() ? 16 : NN_WINO_MIN_TILES;
+    if (inference && tiles_of(L, 6) >= need &&
         tiles_of(L, 6) * planes_of(6) < tiles_of(L, m) * planes_of(m))
         return 6;
     return m;
