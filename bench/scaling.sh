@@ -21,7 +21,7 @@
 #  (d) image size: bench/uploads.sh with IMAGES=$SIZES ("48x48.jpg 256x256.jpg
 #      1920x1080.jpg 3840x2160.jpg") at 16 connections;
 #  (e) micro-batching: emotiond --workers $BATCH_WORKERS (2) --max-batch B for
-#      each B of $MAX_BATCHES ("1 8 32") at $BATCH_CONNS ("1 16 64")
+#      each B of $MAX_BATCHES ("1 2 8 32"; 2 is the default) at $BATCH_CONNS ("1 16 64")
 #      connections, with the mean batch the workers ran (from /metrics).
 # The service runs at PRECISION (fp32) with --tta false --tta-crops false. DURATION s per wrk
 # point (5; 2 with --quick), WARMUP (1): 25 wrk points plus warm-ups and the
@@ -43,7 +43,7 @@ CONNS=${CONNS:-1 4 16 64 256}
 BATCHES=${BATCHES:-1 8 32 64 128}
 PRECISIONS=${PRECISIONS:-fp32 int8}
 SIZES=${SIZES:-48x48.jpg 256x256.jpg 1920x1080.jpg 3840x2160.jpg}
-MAX_BATCHES=${MAX_BATCHES:-1 8 32}
+MAX_BATCHES=${MAX_BATCHES:-1 2 8 32}
 BATCH_WORKERS=${BATCH_WORKERS:-2}
 BATCH_CONNS=${BATCH_CONNS:-1 16 64}
 check_precision "$PRECISION"
