@@ -261,12 +261,18 @@ VARIANT_NAMES = {"": "eager", "_script": "torchscript", "_script_cl": "torchscri
                  "_cl": "eager+channels_last"}
 
 
+def b1_latency_ms(suffix, predict, p1):
+    """Batch-1 ms of one variant, printed as infer_b1_latency_ms_t1<suffix>."""
+    ms = infer_seconds(predict, p1, 5 if ARGS.quick else 20) * 1e3
+    put("infer_b1_latency_ms_t1" + suffix, ms, "%.3f")
+    return ms
+
+
 def bench_b1(arch, net):
     """Batch-1 latency of every variant and the best, nothing else."""
     p1, lat = random_pixels(arch, 1), {}
     for suffix, predict in predictors(arch, net):
-        lat[suffix] = infer_seconds(predict, p1, 5 if ARGS.quick else 20) * 1e3
-        put("infer_b1_latency_ms_t1" + suffix, lat[suffix], "%.3f")
+        lat[suffix] = b1_latency_ms(suffix, predict, p1)
     put_best("infer_b1_latency_ms_t1", lat, min)
 
 
@@ -274,9 +280,8 @@ def bench_inference(arch, net, flops, sq1):
     p1, p64 = random_pixels(arch, 1), random_pixels(arch, BATCH)
     lat, ips = {}, {}
     for suffix, predict in predictors(arch, net):
-        lat[suffix] = infer_seconds(predict, p1, 5 if ARGS.quick else 20) * 1e3
+        lat[suffix] = b1_latency_ms(suffix, predict, p1)
         ips[suffix] = BATCH / infer_seconds(predict, p64, 3)
-        put("infer_b1_latency_ms_t1" + suffix, lat[suffix], "%.3f")
         put("infer_b64_img_s_t1" + suffix, ips[suffix])
     put("infer_b1_img_s_t1", 1e3 / lat[""])
     put("infer_b64_gflops_t1", flops * ips[""] * 1e-9)
