@@ -100,13 +100,11 @@ END_TEST
  * (FER2013's files are 48x48 baseline gray: 6x6 pixels each). */
 static void dc_check_dir(const char *split, int *files, int *taken)
 {
-    static const char *const classes[7] = {"angry", "disgust", "fear", "happy",
-                                           "neutral", "sad", "surprise"};
     tjhandle tj = tjInitDecompress();
     ck_assert_ptr_nonnull(tj);
-    for (int c = 0; c < 7; c++) {
+    for (int c = 0; c < DS_NUM_CLASSES; c++) {
         char dir[256];
-        snprintf(dir, sizeof dir, "%s/%s/%s", ROOT, split, classes[c]);
+        snprintf(dir, sizeof dir, "%s/%s/%s", ROOT, split, ds_class_names[c]);
         DIR *d = opendir(dir);
         ck_assert_msg(d != NULL, "cannot open %s", dir);
         struct dirent *e;
