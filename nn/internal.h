@@ -130,7 +130,8 @@ struct nn_ws {
  * floats, in nn_gemm_panel_at's layout; scratch: nn_wino_scratch_floats. */
 #define NN_WINO_MIN_TILES 32     /* fewer tiles in a call: im2col + GEMM */
 #define NN_WINO_MIN_TILES_FAST 8 /* the same with gemm_nn.c's kernels */
-#define NN_WINO_CHUNK_TILES 576  /* F(2x2) tiles transformed at once (whole images) */
+#define NN_WINO_CONV_TILES 32    /* tiles per chunk of a convolution (conv_chunk_tiles) */
+#define NN_WINO_CHUNK_TILES 576  /* the weight gradient's chunk: F(2x2) tiles' worth (whole images) */
 int nn_wino_eligible(const nn_layer *L);
 /* the tile side for inference (forward only: 2, 4 or 6) or training (2 or 4) */
 int nn_wino_tile(const nn_layer *L, int inference);

@@ -81,13 +81,34 @@ int nn_wino_tile(const nn_layer *L, int inference)
     return m;
 }
 
-/* images per chunk: as many tiles as keep the chunk's transformed matrices
- * at NN_WINO_CHUNK_TILES F(2x2) tiles' worth, at least one image */
+/* The weight gradient's images per chunk: as many tiles as keep the
+ * chunk's transformed matrices at NN_WINO_CHUNK_TILES F(2x2) tiles' worth,
+ * at least one image. Its GEMMs sum over the tiles into P planes of O x C
+ * (Z, 9.4 MB for a 384 -> 384 layer), read and written again per chunk, so
+ * its chunks stay large. */
 static int chunk_images(const nn_layer *L, int m, int batch)
 {
     int n = NN_WINO_CHUNK_TILES * 16 / planes_of(m) / tiles_of(L, m);
     if (n < 1) n = 1;
     return n < batch ? n : batch;
+}
+
+/* A convolution's tiles per chunk: the batch's B x tiles cut into chunks of
+ * at most NN_WINO_CONV_TILES, as even as they go (a 9-tile image at batch 4:
+ * 18 + 18, not 32 + 4), across image boundaries. With larger chunks (whole
+ * images, up to 576 F(2x2) tiles' worth) the transformed input and output
+ * of a chunk, up to 28 MB for a 384 -> 384 layer at batch 64, fell out of
+ * the caches between the transform that wrote them and the GEMMs or the
+ * transform that read them; the GEMMs' filters, read again per chunk, stay
+ * in L2 or stream with the prefetch (gemm_nn.c). vgg_wide at batch 64, one
+ * thread, both in one process alternated (10 rounds): 1.07-1.14x images/s,
+ * 12x12 and 6x6 layers 6-15% faster each; batch 2 1.08x; batch 1 1.02x (only
+ * the 48x48 layer, 64 tiles, is cut). */
+static int conv_chunk_tiles(const nn_layer *L, int m, int batch)
+{
+    const long total = (long)batch * tiles_of(L, m);
+    const long chunks = (total + NN_WINO_CONV_TILES - 1) / NN_WINO_CONV_TILES;
+    return (int)((total + chunks - 1) / chunks);
 }
 
 int nn_wino_use(const nn_layer *L, int m, int batch)
@@ -131,11 +152,25 @@ static size_t edge_floats(const nn_layer *L, int m)
            (m > 2 ? (size_t)planes_of(m) * wider(L) : 0);
 }
 
-size_t nn_wino_scratch_floats(const nn_layer *L, int m, int max_batch)
+/* V, M and the edges of a chunk of t tiles */
+static size_t chunk_floats(const nn_layer *L, int m, size_t t)
 {
-    const size_t t = (size_t)chunk_images(L, m, max_batch) * tiles_of(L, m);
     return (size_t)planes_of(m) * (plane_of(t, L->in_c) + plane_of(t, L->out_c)) +
            edge_floats(L, m);
+}
+
+size_t nn_wino_scratch_floats(const nn_layer *L, int m, int max_batch)
+{
+    /* a smaller batch's evened chunk can be larger than max_batch's (27
+     * tiles against 18 + 18), never more than NN_WINO_CONV_TILES */
+    const size_t t = (size_t)max_batch * tiles_of(L, m);
+    return chunk_floats(L, m, t < NN_WINO_CONV_TILES ? t : NN_WINO_CONV_TILES);
+}
+
+/* the weight gradient's V, P and edges (chunk_images) */
+static size_t grad_chunk_floats(const nn_layer *L, int m, int max_batch)
+{
+    return chunk_floats(L, m, (size_t)chunk_images(L, m, max_batch) * tiles_of(L, m));
 }
 
 /* One chunk's scratch, T tiles: V (the transformed input, P planes of T x C
@@ -327,36 +362,54 @@ NN_WINO_CLONES static void input_tile(const float *const *p, int C, size_t plane
     }
 }
 
-/* V[x][t][c] for every tile t of n images: d is the (m+2)x(m+2) patch at
- * (m*ty - 1, m*tx - 1); pixels outside the image read zero (C zeros) */
-static void input_transform(const nn_layer *L, int m, const float *in, int n, float *V,
+/* A tile of a batch: its image b, its row ty and column tx among the TH x
+ * TW tiles of an image. A chunk's tiles go image by image, row by row. */
+typedef struct {
+    int b, ty, tx;
+} tile_pos;
+
+static tile_pos tile_at(long g, int TH, int TW)
+{
+    const long per = (long)TH * TW;
+    const tile_pos p = {(int)(g / per), (int)(g % per / TW), (int)(g % TW)};
+    return p;
+}
+
+static void tile_next(tile_pos *p, int TH, int TW)
+{
+    if (++p->tx < TW) return;
+    p->tx = 0;
+    if (++p->ty < TH) return;
+    p->ty = 0, p->b++;
+}
+
+/* V[x][t][c] for the T tiles t of a chunk, tiles g0 .. g0 + T - 1 of the
+ * batch in: d is the (m+2)x(m+2) patch at (m*ty - 1, m*tx - 1); pixels
+ * outside the image read zero (C zeros) */
+static void input_transform(const nn_layer *L, int m, const float *in, long g0, int T, float *V,
                             const float *zero, float *tmp)
 {
     const int H = L->in_h, W = L->in_w, C = L->in_c, a = m + 2;
     const int TH = (L->out_h + m - 1) / m, TW = (L->out_w + m - 1) / m;
-    const size_t plane = plane_of((size_t)n * TH * TW, C);
-    size_t t = 0;
-    for (int b = 0; b < n; b++) {
-        const float *img = in + (size_t)b * H * W * C;
-        for (int ty = 0; ty < TH; ty++)
-            for (int tx = 0; tx < TW; tx++, t++) {
-                const float *p[64];
-                for (int i = 0; i < a; i++) {
-                    const int y = m * ty - 1 + i;
-                    for (int j = 0; j < a; j++) {
-                        const int x = m * tx - 1 + j;
-                        p[a * i + j] = y < 0 || y >= H || x < 0 || x >= W
-                                           ? zero
-                                           : img + ((size_t)y * W + x) * C;
-                    }
-                }
-                if (m == 6)
-                    nn_wino63_input_tile(p, C, plane, V + t * C, tmp);
-                else if (m == 4)
-                    nn_wino43_input_tile(p, C, plane, V + t * C, tmp);
-                else
-                    input_tile(p, C, plane, V + t * C);
+    const size_t plane = plane_of((size_t)T, C);
+    tile_pos q = tile_at(g0, TH, TW);
+    for (size_t t = 0; t < (size_t)T; t++, tile_next(&q, TH, TW)) {
+        const float *img = in + (size_t)q.b * H * W * C;
+        const float *p[64];
+        for (int i = 0; i < a; i++) {
+            const int y = m * q.ty - 1 + i;
+            for (int j = 0; j < a; j++) {
+                const int x = m * q.tx - 1 + j;
+                p[a * i + j] =
+                    y < 0 || y >= H || x < 0 || x >= W ? zero : img + ((size_t)y * W + x) * C;
             }
+        }
+        if (m == 6)
+            nn_wino63_input_tile(p, C, plane, V + t * C, tmp);
+        else if (m == 4)
+            nn_wino43_input_tile(p, C, plane, V + t * C, tmp);
+        else
+            input_tile(p, C, plane, V + t * C);
     }
 }
 
@@ -384,31 +437,29 @@ NN_WINO_CLONES static void output_tile(const float *m, size_t plane, int O, cons
 }
 
 /* out[b][m ty + i][m tx + j][o] = (A^T M A)[i][j] + bias[o] (then ReLU if
- * relu) for the pixels inside; the others go to the m*m - 1 sinks of O
- * floats (pixel (0, 0) of a tile is always inside) */
-static void output_transform(const nn_layer *L, int m, const float *M, int n,
+ * relu) for the pixels inside of the T tiles of a chunk (tiles g0 .. g0 +
+ * T - 1 of the batch out); the others go to the m*m - 1 sinks of O floats
+ * (pixel (0, 0) of a tile is always inside) */
+static void output_transform(const nn_layer *L, int m, const float *M, long g0, int T,
                              const float *bias, int relu, float *out, float *sink, float *tmp)
 {
     const int OH = L->out_h, OW = L->out_w, O = L->out_c;
     const int TH = (OH + m - 1) / m, TW = (OW + m - 1) / m;
-    const size_t plane = plane_of((size_t)n * TH * TW, O);
-    size_t t = 0;
-    for (int b = 0; b < n; b++) {
-        float *img = out + (size_t)b * OH * OW * O;
-        for (int ty = 0; ty < TH; ty++)
-            for (int tx = 0; tx < TW; tx++, t++) {
-                ptrdiff_t off[36];
-                float *y[36];
-                tile_pixels(m, ty, tx, OH, OW, O, off);
-                for (int k = 0; k < m * m; k++)
-                    y[k] = off[k] >= 0 ? img + off[k] : sink + (size_t)(k - 1) * O;
-                if (m == 6)
-                    nn_wino63_output_tile(M + t * O, plane, O, bias, relu, y, tmp);
-                else if (m == 4)
-                    nn_wino43_output_tile(M + t * O, plane, O, bias, relu, y, tmp);
-                else
-                    output_tile(M + t * O, plane, O, bias, relu, y[0], y[1], y[2], y[3]);
-            }
+    const size_t plane = plane_of((size_t)T, O);
+    tile_pos q = tile_at(g0, TH, TW);
+    for (size_t t = 0; t < (size_t)T; t++, tile_next(&q, TH, TW)) {
+        float *img = out + (size_t)q.b * OH * OW * O;
+        ptrdiff_t off[36];
+        float *y[36];
+        tile_pixels(m, q.ty, q.tx, OH, OW, O, off);
+        for (int k = 0; k < m * m; k++)
+            y[k] = off[k] >= 0 ? img + off[k] : sink + (size_t)(k - 1) * O;
+        if (m == 6)
+            nn_wino63_output_tile(M + t * O, plane, O, bias, relu, y, tmp);
+        else if (m == 4)
+            nn_wino43_output_tile(M + t * O, plane, O, bias, relu, y, tmp);
+        else
+            output_tile(M + t * O, plane, O, bias, relu, y[0], y[1], y[2], y[3]);
     }
 }
 
@@ -426,13 +477,13 @@ static void wino_conv(const nn_layer *L, int m, const float *in, const float *U,
 {
     static const int mirror[4] = {3, 1, 2, 0};
     const int C = L->in_c, O = L->out_c, P = planes_of(m);
-    const int chunk = chunk_images(L, m, B), tiles = tiles_of(L, m);
+    const int chunk = conv_chunk_tiles(L, m, B);
+    const long total = (long)B * tiles_of(L, m);
     const size_t up = nn_gemm_panel_floats(C, O);
-    for (int b0 = 0; b0 < B; b0 += chunk) {
-        const int n = B - b0 < chunk ? B - b0 : chunk;
-        const int T = n * tiles;
+    for (long g0 = 0; g0 < total; g0 += chunk) {
+        const int T = total - g0 < chunk ? (int)(total - g0) : chunk;
         const chunk_bufs c = chunk_scratch(L, m, T, scratch);
-        input_transform(L, m, in + (size_t)b0 * L->in_size, n, c.V, c.zero, c.tmp);
+        input_transform(L, m, in, g0, T, c.V, c.zero, c.tmp);
         for (int x = 0; x < P; x++) {
             /* F(4x4)'s turned U was transformed turned (nn_wino_pack_turned) */
             const int ux = turned && m == 2 ? 4 * mirror[x / 4] + mirror[x % 4] : x;
@@ -444,8 +495,7 @@ static void wino_conv(const nn_layer *L, int m, const float *in, const float *U,
                                   c.M + x * c.pm, O);
         }
         /* zero is also the bias if there is none */
-        output_transform(L, m, c.M, n, bias ? bias : c.zero, relu,
-                         out + (size_t)b0 * L->out_size, c.sink, c.tmp);
+        output_transform(L, m, c.M, g0, T, bias ? bias : c.zero, relu, out, c.sink, c.tmp);
     }
 }
 
@@ -508,28 +558,26 @@ NN_WINO_CLONES static void grad_output_tile(const float *y00, const float *y01, 
     }
 }
 
-/* P[x][t][o] = (A dY A^T)[x] for every tile t of n images; the pixels of a
- * cut tile that do not exist read O zeros */
-static void grad_output_transform(const nn_layer *L, int m, const float *dout, int n,
+/* P[x][t][o] = (A dY A^T)[x] for the T tiles of a chunk, tiles g0 .. g0 +
+ * T - 1 of the batch; the pixels of a cut tile that do not exist read O
+ * zeros */
+static void grad_output_transform(const nn_layer *L, int m, const float *dout, long g0, int T,
                                   float *P, const float *zero, float *tmp)
 {
     const int OH = L->out_h, OW = L->out_w, O = L->out_c;
     const int TH = (OH + m - 1) / m, TW = (OW + m - 1) / m;
-    const size_t plane = plane_of((size_t)n * TH * TW, O);
-    size_t t = 0;
-    for (int b = 0; b < n; b++) {
-        const float *img = dout + (size_t)b * OH * OW * O;
-        for (int ty = 0; ty < TH; ty++)
-            for (int tx = 0; tx < TW; tx++, t++) {
-                ptrdiff_t off[16];
-                const float *y[16];
-                tile_pixels(m, ty, tx, OH, OW, O, off);
-                for (int k = 0; k < m * m; k++) y[k] = off[k] >= 0 ? img + off[k] : zero;
-                if (m == 4)
-                    nn_wino43_grad_output_tile(y, O, plane, P + t * O, tmp);
-                else
-                    grad_output_tile(y[0], y[1], y[2], y[3], O, plane, P + t * O);
-            }
+    const size_t plane = plane_of((size_t)T, O);
+    tile_pos q = tile_at(g0, TH, TW);
+    for (size_t t = 0; t < (size_t)T; t++, tile_next(&q, TH, TW)) {
+        const float *img = dout + (size_t)q.b * OH * OW * O;
+        ptrdiff_t off[16];
+        const float *y[16];
+        tile_pixels(m, q.ty, q.tx, OH, OW, O, off);
+        for (int k = 0; k < m * m; k++) y[k] = off[k] >= 0 ? img + off[k] : zero;
+        if (m == 4)
+            nn_wino43_grad_output_tile(y, O, plane, P + t * O, tmp);
+        else
+            grad_output_tile(y[0], y[1], y[2], y[3], O, plane, P + t * O);
     }
 }
 
@@ -569,7 +617,7 @@ size_t nn_wino_grad_scratch_floats(const nn_layer *L, int max_batch)
      * sizes), the edges, and Z; the input gradient: its convolution's */
     const nn_layer G = input_grad_layer(L);
     const int m = tile_side(L);
-    const size_t w = nn_wino_scratch_floats(L, m, max_batch) + nn_wino_weight_floats(L, m);
+    const size_t w = grad_chunk_floats(L, m, max_batch) + nn_wino_weight_floats(L, m);
     const size_t in = nn_wino_scratch_floats(&G, m, max_batch);
     return w > in ? w : in;
 }
@@ -580,14 +628,14 @@ void nn_wino_weight_grad(const nn_layer *L, const float *in, const float *dout, 
     const int C = L->in_c, O = L->out_c, m = tile_side(L), NP = planes_of(m);
     const int chunk = chunk_images(L, m, B), tiles = tiles_of(L, m);
     const size_t plane = (size_t)O * C;
-    float *Z = scratch + nn_wino_scratch_floats(L, m, B), *tmp = NULL;
+    float *Z = scratch + grad_chunk_floats(L, m, B), *tmp = NULL;
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int n = B - b0 < chunk ? B - b0 : chunk;
         const int T = n * tiles;
         const chunk_bufs c = chunk_scratch(L, m, T, scratch); /* c.M holds P */
         tmp = c.tmp;
-        input_transform(L, m, in + (size_t)b0 * L->in_size, n, c.V, c.zero, c.tmp);
-        grad_output_transform(L, m, dout + (size_t)b0 * L->out_size, n, c.M, c.zero, c.tmp);
+        input_transform(L, m, in, (long)b0 * tiles, T, c.V, c.zero, c.tmp);
+        grad_output_transform(L, m, dout, (long)b0 * tiles, T, c.M, c.zero, c.tmp);
         for (int x = 0; x < NP; x++)
             nn_gemm_tn(O, C, T, c.M + x * c.pm, O, c.V + x * c.pv, C, b0 > 0, Z + x * plane, C);
     }

@@ -29,8 +29,9 @@ static const int SHAPES[][5] = {
     {6, 6, 4, 5, 1},      /* one 3x3 grid of tiles */
     {7, 5, 8, 16, 2},     /* odd: edge tiles keep one row or column */
     {1, 1, 4, 3, 6},      /* a single pixel: the tile is mostly padding */
-    {12, 12, 48, 96, 17}, /* 36 tiles per image: a chunk of 16 images, then 1 */
-    {48, 48, 17, 24, 5},  /* 576 tiles per image: a chunk per image */
+    {12, 12, 48, 96, 17}, /* chunks of up to 32 tiles cut across images (2x2 tiles:
+                           * 36 per image, 19 chunks of 31, then 23) */
+    {48, 48, 17, 24, 5},  /* 576 tiles per image (2x2): chunks cut inside each image */
     {24, 24, 96, 96, 1},
     {11, 9, 6, 7, 3},     /* 4x4 tiles cut by both edges (3 and 1 pixels kept) */
     {8, 10, 40, 24, 2},   /* 4x4 tiles from 8 pixels on; a cut column */
@@ -77,6 +78,38 @@ START_TEST(test_wino_matches_conv)
     ck_assert_msg(d <= tol * big + 1e-6f, "shape %d, m %d: differs by %g (outputs up to %g)",
                   _i / 3, m, d, big);
     free(W), free(in), free(want), free(got), free(col), free(U), free(scratch), free(bias);
+}
+END_TEST
+
+/* A plan sizes the scratch for its largest batch and also runs smaller
+ * ones, whose chunks, cut as evenly as they go, can hold more tiles: 9-tile
+ * images (12x12, 4x4 tiles) at batch 3 are one chunk of 27, at batch 4 two
+ * of 18. Each batch must fit (make asan sees an overrun) and be exact. */
+START_TEST(test_wino_smaller_batches)
+{
+    const nn_layer L = conv3(12, 12, 8, 8);
+    const int m = 4, max_batch = 4;
+    uint64_t r = 23;
+    float *W = malloc(sizeof(float) * L.p_count), *in = malloc(sizeof(float) * L.in_size * max_batch);
+    float *want = malloc(sizeof(float) * L.out_size * max_batch);
+    float *got = malloc(sizeof(float) * L.out_size * max_batch);
+    float *col = malloc(sizeof(float) * L.out_size / L.out_c * max_batch * 9 * L.in_c);
+    float *U = malloc(sizeof(float) * nn_wino_weight_floats(&L, m));
+    float *scratch = malloc(sizeof(float) * nn_wino_scratch_floats(&L, m, max_batch));
+    for (size_t i = 0; i < L.p_count; i++) W[i] = nn_rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < L.in_size * max_batch; i++) in[i] = nn_rng_uniform(&r);
+    nn_wino_pack(&L, m, W, U);
+    for (int B = 1; B <= max_batch; B++) {
+        conv_forward(&L, in, W, NULL, want, B, col);
+        nn_wino_forward(&L, m, in, U, NULL, 0, got, B, scratch);
+        float d = 0, big = 0;
+        for (size_t i = 0; i < L.out_size * B; i++) {
+            d = fmaxf(d, fabsf(got[i] - want[i]));
+            big = fmaxf(big, fabsf(want[i]));
+        }
+        ck_assert_msg(d <= 2e-5f * big, "batch %d: differs by %g (outputs up to %g)", B, d, big);
+    }
+    free(W), free(in), free(want), free(got), free(col), free(U), free(scratch);
 }
 END_TEST
 
@@ -413,6 +446,7 @@ int main(void)
     tcase_add_loop_test(tc, test_gemm_panels, 0,
                         (int)(sizeof GEMM_SHAPES / sizeof GEMM_SHAPES[0]));
     tcase_add_loop_test(tc, test_conv_c1, 0, (int)(sizeof C1_SHAPES / sizeof C1_SHAPES[0]));
+    tcase_add_test(tc, test_wino_smaller_batches);
     tcase_add_test(tc, test_wino_eligible);
     tcase_add_test(tc, test_plan_with_winograd);
     tcase_add_loop_test(tc, test_wino_input_grad, 0,
