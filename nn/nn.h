@@ -91,10 +91,15 @@ int nn_int8_supported(void);                  /* 1 when this CPU runs INT8 */
 int nn_precision_supported(nn_precision p);   /* 1 when this CPU runs p */
 /* What a CPU needs for p, for messages: "AVX-512 VNNI", ... ("" for FP32) */
 const char *nn_precision_needs(nn_precision p);
+/* The precision this CPU runs when p is asked: p where it can; else INT8
+ * falls back to FP16 (the other reduced precision, with fp32's accuracy on
+ * PublicTest: models/README.md, bench/README.md) where AVX2, FMA and F16C
+ * are, and anything else to FP32. */
+nn_precision nn_precision_served(nn_precision p);
 /* The precision m's inference passes use from the next call on (every
- * workspace follows). Returns the precision in effect: FP32 when the CPU
- * cannot run the one asked (INT8 needs AVX-512 VNNI). Not stored in model
- * files; nn_model_clone copies it; a loaded or new model starts in FP32. */
+ * workspace follows). Returns the precision in effect,
+ * nn_precision_served(p). Not stored in model files; nn_model_clone copies
+ * it; a loaded or new model starts in FP32. */
 nn_precision nn_model_set_precision(nn_model *m, nn_precision p);
 nn_precision nn_model_precision(const nn_model *m);
 

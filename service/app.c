@@ -100,9 +100,9 @@ static int start(const svc_config *cfg, FILE *log, svc_model *model, ms_store *s
     if (!a->pool) goto err;
     const int precision = wp_set_precision(a->pool, a->cfg.precision);
     if (precision != a->cfg.precision)
-        rlog_event(a->log, a->cfg.log_format, "warn", "precision %s needs a CPU with %s: serving fp32",
+        rlog_event(a->log, a->cfg.log_format, "warn", "precision %s needs a CPU with %s: serving %s",
                    nn_precision_name(a->cfg.precision),
-                   nn_precision_needs((nn_precision)a->cfg.precision));
+                   nn_precision_needs((nn_precision)a->cfg.precision), nn_precision_name(precision));
     a->openapi = load_openapi(&a->openapi_len);
     if (!a->openapi)
         rlog_event(a->log, a->cfg.log_format, "warn",

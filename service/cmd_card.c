@@ -245,14 +245,16 @@ int cmd_card(int argc, char **argv)
     if (ds_load_folder(&va, path, NULL, NULL, err, sizeof err)) goto fail;
     const int K = DS_NUM_CLASSES, threads = omp_get_num_procs();
     /* every test-time augmentation mode, indexed by its NN_TTA_* flags, in
-     * each precision (NN_PRECISION_*) this CPU runs: int8 needs AVX-512 VNNI */
-    enum { N_TTA = 4, N_PREC = 2 };
+     * fp32 and int8 where this CPU runs it (AVX-512 VNNI); fp16 only in the
+     * served mode, where it is what int8 falls back to (nn_precision_served) */
+    enum { N_TTA = 4, N_PREC = 3 };
     static int confs[N_PREC][N_TTA][DS_NUM_CLASSES * DS_NUM_CLASSES];
     double accs[N_PREC][N_TTA], lats[N_PREC][N_TTA];
     int have_int8 = 0;
     svc_config defaults; /* what `emotiond serve` does unless configured otherwise */
     cfg_defaults(&defaults);
     const int served = (defaults.tta ? NN_TTA_FLIP : 0) | (defaults.tta_crops ? NN_TTA_CROPS : 0);
+    const int served_prec = nn_precision_served((nn_precision)defaults.precision);
     if (!(probs = malloc(sizeof *probs * (size_t)va.n * DS_NUM_CLASSES))) {
         snprintf(err, sizeof err, "out of memory");
         goto fail;
@@ -260,22 +262,19 @@ int cmd_card(int argc, char **argv)
     for (int p = 0; p < N_PREC; p++) {
         if ((int)nn_model_set_precision(m, (nn_precision)p) != p) continue;
         if (p == NN_PRECISION_INT8) have_int8 = 1;
+        if (p == NN_PRECISION_FP16 && p != served_prec) continue;
         for (int t = 0; t < N_TTA; t++) {
-            /* the served mode's probabilities: fp32, then int8 when it runs */
+            if (p == NN_PRECISION_FP16 && t != served) continue;
+            /* the served mode's probabilities */
             if (nn_evaluate(m, va.pixels, va.labels, va.n, t, threads, confs[p][t],
-                            t == served && (p == NN_PRECISION_FP32 ||
-                                            defaults.precision == NN_PRECISION_INT8)
-                                ? probs : NULL,
-                            err, sizeof err))
+                            t == served && p == served_prec ? probs : NULL, err, sizeof err))
                 goto fail;
             accs[p][t] = nn_confusion_accuracy(confs[p][t], K);
             lats[p][t] = latency_ms(m, va.pixels, t);
         }
     }
     nn_model_set_precision(m, NN_PRECISION_FP32);
-    /* a CPU without VNNI serves int8 as fp32, and so does this card */
-    const int served_prec = defaults.precision == NN_PRECISION_INT8 && have_int8
-                                ? NN_PRECISION_INT8 : NN_PRECISION_FP32;
+    /* a CPU without VNNI serves int8 as fp16 (or fp32), and so does this card */
     const int *conf = confs[NN_PRECISION_FP32][NN_TTA_NONE];
     const int *conf_served = confs[served_prec][served];
     double acc = accs[NN_PRECISION_FP32][NN_TTA_NONE];

@@ -116,8 +116,9 @@ int cmd_eval(int argc, char **argv)
         return 1;
     }
     if (nn_model_set_precision(m, (nn_precision)precision) != (nn_precision)precision)
-        fprintf(stderr, "emotiond eval: warning: %s needs a CPU with %s; evaluating in fp32\n",
-                nn_precision_name(precision), nn_precision_needs((nn_precision)precision));
+        fprintf(stderr, "emotiond eval: warning: %s needs a CPU with %s; evaluating in %s\n",
+                nn_precision_name(precision), nn_precision_needs((nn_precision)precision),
+                nn_precision_name(nn_model_precision(m)));
     if (nn_model_num_classes(m) != DS_NUM_CLASSES || nn_model_input_size(m) != DS_SIDE) {
         fprintf(stderr, "emotiond eval: the model is not a 7-class 48x48 FER model\n");
         goto out;

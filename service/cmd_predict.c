@@ -154,8 +154,9 @@ int cmd_predict(int argc, char **argv)
         return 1;
     }
     if (nn_model_set_precision(m, (nn_precision)precision) != (nn_precision)precision)
-        fprintf(stderr, "emotiond predict: warning: %s needs a CPU with %s; predicting in fp32\n",
-                nn_precision_name(precision), nn_precision_needs((nn_precision)precision));
+        fprintf(stderr, "emotiond predict: warning: %s needs a CPU with %s; predicting in %s\n",
+                nn_precision_name(precision), nn_precision_needs((nn_precision)precision),
+                nn_precision_name(nn_model_precision(m)));
     if (faces != F_NONE &&
         fd_cascade_load(cascade_path ? cascade_path : DEFAULT_CASCADE, &cascade, err, sizeof err)) {
         /* Asked for explicitly, a missing detector is an error; by default

@@ -296,7 +296,7 @@ int wp_set_precision(wp_pool *p, int precision)
     pthread_mutex_lock(&p->mu);
     p->precision = precision;
     pthread_mutex_unlock(&p->mu);
-    return nn_precision_supported((nn_precision)precision) ? precision : NN_PRECISION_FP32;
+    return nn_precision_served((nn_precision)precision);
 }
 
 svc_model *wp_get_model(wp_pool *p)

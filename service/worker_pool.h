@@ -73,8 +73,8 @@ void wp_set_model(wp_pool *p, svc_model *model);
 
 /* The arithmetic of the workers' model copies (NN_PRECISION_*, nn.h), from
  * each worker's next job on, for every model published later too. Returns
- * the precision in effect: FP32 when INT8 is asked on a CPU without AVX-512
- * VNNI. The pool starts in FP32. */
+ * the precision in effect, nn_precision_served (INT8 on a CPU without
+ * AVX-512 VNNI: FP16, or FP32 without F16C). The pool starts in FP32. */
 int wp_set_precision(wp_pool *p, int precision);
 
 /* The current model, with a reference the caller drops with sm_unref. */

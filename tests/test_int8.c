@@ -331,21 +331,27 @@ START_TEST(test_plan_follows_precision)
 }
 END_TEST
 
-/* A CPU without VNNI: INT8 is refused, the model stays FP32 and answers the
- * fp32 probabilities. */
+/* A CPU without VNNI: INT8 is refused; the model runs FP16 where the CPU
+ * has F16C (else FP32) and answers exactly that precision's probabilities. */
 START_TEST(test_fallback_without_vnni)
 {
     uint8_t *px;
     nn_model *m = fixture_model("vgg", &px);
-    float a[7], b[7];
+    float a[7], b[7], h[7];
     nn_ws *ws = nn_ws_create(m, 1);
     ck_assert_int_eq(nn_predict_u8(m, ws, px, 1, NN_TTA_NONE, a), 0);
+    const nn_precision fb = nn_gemm_f16_supported() ? NN_PRECISION_FP16 : NN_PRECISION_FP32;
+    ck_assert_int_eq(nn_model_set_precision(m, fb), fb);
+    ck_assert_int_eq(nn_predict_u8(m, ws, px, 1, NN_TTA_NONE, h), 0);
+    nn_model_set_precision(m, NN_PRECISION_FP32);
     nn_q8_cpu_override = 0;
     ck_assert_int_eq(nn_int8_supported(), 0);
-    ck_assert_int_eq(nn_model_set_precision(m, NN_PRECISION_INT8), NN_PRECISION_FP32);
-    ck_assert_int_eq(nn_model_precision(m), NN_PRECISION_FP32);
+    ck_assert_int_eq(nn_precision_served(NN_PRECISION_INT8), fb);
+    ck_assert_int_eq(nn_model_set_precision(m, NN_PRECISION_INT8), fb);
+    ck_assert_int_eq(nn_model_precision(m), fb);
     ck_assert_int_eq(nn_predict_u8(m, ws, px, 1, NN_TTA_NONE, b), 0);
-    ck_assert(!memcmp(a, b, sizeof a));
+    ck_assert(!memcmp(h, b, sizeof h));
+    nn_model_set_precision(m, NN_PRECISION_FP32);
     /* a model set to INT8 before: a workspace on this CPU plans fp32 */
     m->precision = NN_PRECISION_INT8;
     ck_assert_int_eq(nn_predict_u8(m, ws, px, 1, NN_TTA_NONE, b), 0);
