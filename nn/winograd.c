@@ -100,10 +100,12 @@ static int chunk_images(const nn_layer *L, int m, int batch)
  * of a chunk, up to 28 MB for a 384 -> 384 layer at batch 64, fell out of
  * the caches between the transform that wrote them and the GEMMs or the
  * transform that read them; the GEMMs' filters, read again per chunk, stay
- * in L2 or stream with the prefetch (gemm_nn.c). vgg_wide at batch 64, one
- * thread, both in one process alternated (10 rounds): 1.07-1.14x images/s,
- * 12x12 and 6x6 layers 6-15% faster each; batch 2 1.08x; batch 1 1.02x (only
- * the 48x48 layer, 64 tiles, is cut). */
+ * in L2 or stream with the prefetch (gemm_nn.c). vgg_wide, one thread, both
+ * builds in one process alternated (median round ratio): batch 64 1.063x
+ * images/s, its 12x12 and 6x6 layers 6-15% faster each; batch 2 1.022x;
+ * batch 1 1.018x (only the 48x48 layer, 64 tiles, is cut); training at
+ * batch 64 on two threads 1.12x. bench/README.md, "Chunks of at most 32
+ * tiles". */
 static int conv_chunk_tiles(const nn_layer *L, int m, int batch)
 {
     const long total = (long)batch * tiles_of(L, m);
