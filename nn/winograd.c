@@ -110,7 +110,7 @@ static int conv_chunk_tiles(const nn_layer *L, int m, int batch)
 {
     const long total = (long)batch * tiles_of(L, m);
     const long chunks = (total + NN_WINO_CONV_TILES - 1) / NN_WINO_CONV_TILES;
-    return (int)((total + chunks - 1) / chunks);
+    return chunks > 0 ? (int)((total + chunks - 1) / chunks) : 1; /* 1: an empty batch */
 }
 
 int nn_wino_use(const nn_layer *L, int m, int batch)
