@@ -260,11 +260,12 @@ int cmd_card(int argc, char **argv)
         goto fail;
     }
     for (int p = 0; p < N_PREC; p++) {
+        const int served_only = p == NN_PRECISION_FP16; /* see above */
+        if (served_only && p != served_prec) continue;
         if ((int)nn_model_set_precision(m, (nn_precision)p) != p) continue;
         if (p == NN_PRECISION_INT8) have_int8 = 1;
-        if (p == NN_PRECISION_FP16 && p != served_prec) continue;
         for (int t = 0; t < N_TTA; t++) {
-            if (p == NN_PRECISION_FP16 && t != served) continue;
+            if (served_only && t != served) continue;
             /* the served mode's probabilities */
             if (nn_evaluate(m, va.pixels, va.labels, va.n, t, threads, confs[p][t],
                             t == served && p == served_prec ? probs : NULL, err, sizeof err))
