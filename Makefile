@@ -43,6 +43,11 @@ SERVICE_OBJ := $(SERVICE_SRC:%.c=$(BUILD)/%.o)
 TEST_COMMON_OBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 SLOW_BIN    := $(SLOW_SRC:tests/%.c=$(BUILD)/tests/%)
+# here, before the rules that list them (make expands a rule's prerequisites
+# where it reads the rule: further down, `make bench` saw an empty list and
+# ran bench/run.sh on whatever bench binaries an earlier build had left)
+BENCH_SRC   := $(sort $(wildcard bench/*.c))
+BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
 .PHONY: all deps run test asan test-data bench clean build-all _run _test _test-data _bench \
@@ -200,8 +205,6 @@ _soak-bins: $(BUILD)/emotiond $(BUILD)/tests/soak/loadgen
 $(BUILD)/tests/soak/loadgen: $(BUILD)/tests/soak/loadgen.o $(BUILD)/libservice.a $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-BENCH_SRC := $(sort $(wildcard bench/*.c))
-BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 

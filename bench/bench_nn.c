@@ -3,6 +3,7 @@
  *   build/bench/bench_nn [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
  *   build/bench/bench_nn --workers N [--precision fp32|int8|fp16] [--quick] [...] ARCH.json|MODEL.emod
  *   build/bench/bench_nn --batches 1,8,32 [--precision fp32|int8|fp16] [--quick] [...] ARCH.json|MODEL.emod
+ *   build/bench/bench_nn --b1-serve [...] ARCH.json|MODEL.emod
  *
  * Prints "key value" lines (lines starting with '#' are comments) that
  * bench/run.sh turns into a table next to bench/torch_bench.py's figures:
@@ -30,6 +31,16 @@
  * infer_bB_latency_ms_t1 (median call, wall clock), infer_bB_cpu_img_s_t1
  * (from the thread's CPU time: what other load on the machine does not
  * change). The model may be a model file here too.
+ *
+ * --b1-serve times batch-1 calls on request, for bench/torch_bench.py's
+ * --b1-fine, which alternates them with PyTorch's in rounds a fraction of a
+ * second long. Each line read from stdin, "PRECISION N" (fp32, int8, fp16),
+ * runs 2 untimed and N timed nn_predict_u8 calls on one image at that
+ * precision (1 thread; each precision its own copy of the model and its own
+ * workspace, made on first use) and answers one line, "MS SERVED": the
+ * median call in milliseconds and the precision it ran in (nn.h's fallback
+ * where the CPU lacks one). A bad line is answered "error MESSAGE"; end of
+ * input ends the program. The model may be a model file here too.
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it is loaded.
  * The environment may force Haswell kernels (half speed on AVX-512), so
@@ -76,6 +87,7 @@ typedef struct {
     int precision;      /* --workers, --batches: NN_PRECISION_* of the model */
     int batches[MAX_BATCHES]; /* --batches: the batch sizes, n_batches of them */
     int n_batches;
+    int b1_serve;       /* --b1-serve: time batch-1 calls as stdin asks */
     double min_seconds; /* per measurement */
 } options;
 
@@ -411,6 +423,8 @@ static int parse_args(int argc, char **argv, options *o)
             if (!o->n_batches)
                 return -1;
         }
+        else if (strcmp(argv[i], "--b1-serve") == 0)
+            o->b1_serve = 1;
         else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
             if ((o->precision = nn_precision_parse(argv[++i])) < 0)
                 return -1;
@@ -429,10 +443,11 @@ static int parse_args(int argc, char **argv, options *o)
     if (!o->arch_path)
         return -1;
     size_t len = strlen(o->arch_path);
-    if (o->workers && o->n_batches)
+    if ((o->workers > 0) + (o->n_batches > 0) + o->b1_serve > 1)
         return -1;
-    /* a model file instead of an architecture only for --workers and --batches */
-    return o->workers || o->n_batches || (len >= 5 && strcmp(o->arch_path + len - 5, ".json") == 0) ? 0 : -1;
+    /* a model file instead of an architecture only for --workers, --batches
+     * and --b1-serve */
+    return o->workers || o->n_batches || o->b1_serve || (len >= 5 && strcmp(o->arch_path + len - 5, ".json") == 0) ? 0 : -1;
 }
 
 static void print_rate(const char *key, double v, const char *fmt)
@@ -696,6 +711,90 @@ static int bench_batches(nn_model *m, const options *o)
     return 0;
 }
 
+/* ---- batch-1 calls on request (--b1-serve) ------------------------------- */
+
+typedef struct {
+    nn_model *m; /* a clone at this precision; NULL until first asked for */
+    nn_ws *ws;
+} served_copy;
+
+/* One "PRECISION N" request: 2 untimed and n timed batch-1 calls, the median
+ * in *ms; the precision they ran in in *served. -1 with err set on failure. */
+static int serve_request(const nn_model *src, served_copy *copies, const uint8_t *px,
+                         float *probs, int precision, int n, double *t, double *ms,
+                         nn_precision *served, char *err, size_t cap)
+{
+    served_copy *c = &copies[precision];
+    if (!c->m) {
+        if (!(c->m = nn_model_clone(src))) {
+            snprintf(err, cap, "out of memory cloning the model");
+            return -1;
+        }
+        nn_model_set_precision(c->m, (nn_precision)precision);
+        if (!(c->ws = nn_ws_create(c->m, 1))) {
+            snprintf(err, cap, "out of memory creating a workspace");
+            return -1;
+        }
+    }
+    for (int i = 0; i < 2 + n; i++) {
+        double t0 = now();
+        if (nn_predict_u8(c->m, c->ws, px, 1, NN_TTA_NONE, probs)) {
+            snprintf(err, cap, "nn_predict_u8 failed");
+            return -1;
+        }
+        if (i >= 2)
+            t[i - 2] = now() - t0;
+    }
+    *ms = median(t, n) * 1e3;
+    *served = nn_model_precision(c->m);
+    return 0;
+}
+
+/* --b1-serve: answers "PRECISION N" lines until end of input (see the top
+ * of this file). */
+static int bench_b1_serve(const nn_model *m)
+{
+    enum { MAX_CALLS = 10000, N_PRECISIONS = 3 };
+    served_copy copies[N_PRECISIONS] = {{0}};
+    const size_t side = (size_t)nn_model_input_size(m);
+    uint8_t *px = random_pixels(side * side, 3);
+    float *probs = malloc(sizeof(float) * (size_t)nn_model_num_classes(m));
+    double *t = malloc(sizeof(double) * MAX_CALLS);
+    char line[128], name[32], err[128];
+    int rc = 0;
+    if (!px || !probs || !t) {
+        fprintf(stderr, "bench_nn: out of memory\n");
+        rc = -1;
+        goto out;
+    }
+    set_threads(1);
+    printf("ready\n");
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin)) {
+        int n = 0, precision = -1;
+        double ms = -1;
+        nn_precision served = NN_PRECISION_FP32;
+        if (sscanf(line, "%31s %d", name, &n) != 2 || n < 1 || n > MAX_CALLS ||
+            (precision = nn_precision_parse(name)) < 0 || precision >= N_PRECISIONS)
+            printf("error expected \"fp32|int8|fp16 N\" with N from 1 to %d\n", MAX_CALLS);
+        else if (serve_request(m, copies, px, probs, precision, n, t, &ms, &served, err,
+                               sizeof err))
+            printf("error %s\n", err);
+        else
+            printf("%.4f %s\n", ms, nn_precision_name(served));
+        fflush(stdout);
+    }
+out:
+    for (int i = 0; i < N_PRECISIONS; i++) {
+        nn_ws_free(copies[i].ws);
+        nn_model_free(copies[i].m);
+    }
+    free(px);
+    free(probs);
+    free(t);
+    return rc;
+}
+
 static void bench_sgemm(const options *o, double *sq1, double *sq2)
 {
     /* 1024^3, and the im2col GEMM of a 4x4 64->64 conv on 48x48 (one image). */
@@ -747,7 +846,9 @@ int main(int argc, char **argv)
                 "       %s --workers N [--precision fp32|int8|fp16] [--quick] [...] "
                 "ARCH.json|MODEL.emod\n"
                 "       %s --batches 1,8,... [--precision fp32|int8|fp16] [--quick] [...] "
-                "ARCH.json|MODEL.emod\n", argv[0], argv[0], argv[0]);
+                "ARCH.json|MODEL.emod\n"
+                "       %s --b1-serve [...] ARCH.json|MODEL.emod\n",
+                argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     maybe_reexec(argv, &o);
@@ -760,6 +861,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_nn: %s: %s\n", o.arch_path, err);
         return 1;
     }
+    if (o.b1_serve) {
+        /* no header: the first line out is "ready", then one per request */
+        int rc = bench_b1_serve(m);
+        nn_model_free(m);
+        return rc == 0 ? 0 : 1;
+    }
     printf("# bench_nn: C engine, %s%s%s\n", o.arch_path,
            o.workers ? " (engine alone, workers)" : o.n_batches ? " (batch sizes)" : "",
            o.quick ? " (quick)" : "");
@@ -768,16 +875,18 @@ int main(int argc, char **argv)
     print_load();
     print_blas_env(&o);
     print_malloc_env();
+    if (o.workers || o.n_batches) {
+        const nn_precision served = nn_model_set_precision(m, (nn_precision)o.precision);
+        if (served != (nn_precision)o.precision)
+            printf("# NOTE: this CPU cannot run %s: running %s (nn_precision_served)\n",
+                   nn_precision_name((nn_precision)o.precision), nn_precision_name(served));
+    }
     if (o.workers) {
-        if (nn_model_set_precision(m, (nn_precision)o.precision) != (nn_precision)o.precision)
-            printf("# NOTE: int8 needs AVX-512 VNNI: the workers run fp32\n");
         int rc = bench_workers(m, &o);
         nn_model_free(m);
         return rc == 0 ? 0 : 1;
     }
     if (o.n_batches) {
-        if (nn_model_set_precision(m, (nn_precision)o.precision) != (nn_precision)o.precision)
-            printf("# NOTE: int8 needs AVX-512 VNNI: running fp32\n");
         int rc = bench_batches(m, &o);
         nn_model_free(m);
         return rc == 0 ? 0 : 1;

@@ -16,8 +16,12 @@
 # (default 5, --quick 2) that alternate the two sides (bench_nn --batches 1 in
 # fp32 and fp16, torch_bench.py --b1-only), so that both see the same phases
 # of a noisy machine: the table's "alternated" rows give each side's median
-# and the median of the rounds' ratios. Never fails on timing; exits non-zero
-# only if the C benchmark could not run at all.
+# and the median of the rounds' ratios. Then torch_bench.py --b1-fine runs
+# $B1_FINE_ROUNDS rounds (default 40, --quick 4; 0 skips them) of 20 calls
+# (5 with --quick) of each side in one run, the C engine in a bench_nn
+# --b1-serve child, so each round lasts about a second: the "fine" rows.
+# Never fails on timing; exits non-zero only if the C benchmark could not
+# run at all.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -32,13 +36,14 @@ for a in "$@"; do
     --keep-openblas-env|--default-malloc) opts+=("$a") ;;
     --no-service) service=0 ;;
     --service-only) engine=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $a" >&2; exit 2 ;;
     *) archs+=("$a") ;;
   esac
 done
 [ ${#archs[@]} -gt 0 ] || archs=(seed vgg)
 if [ $quick = 1 ]; then B1_ROUNDS=${B1_ROUNDS:-2}; else B1_ROUNDS=${B1_ROUNDS:-5}; fi
+if [ $quick = 1 ]; then B1_FINE_ROUNDS=${B1_FINE_ROUNDS:-4}; else B1_FINE_ROUNDS=${B1_FINE_ROUNDS:-40}; fi
 
 # value KEY FILE: the value of "KEY value" in FILE, or empty.
 value() { [ -f "$2" ] && awk -v k="$1" '$1 == k { print $2; exit }' "$2"; }
@@ -109,6 +114,17 @@ alt_row() {
     "$(or_na "$(value "b1_alt_$2_best_speedup" "$af")")"
 }
 
+# fine_row LABEL PRECISION: a table line from torch_bench.py --b1-fine's
+# file $ff: the medians of each side's round medians, and of the rounds'
+# ratios.
+fine_row() {
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(or_na "$(value "b1_fine_c_$2_ms" "$ff")")" \
+    "$(or_na "$(value b1_fine_torch_eager_ms "$ff")")" \
+    "$(or_na "$(value b1_fine_torch_best_ms "$ff")")" \
+    "$(or_na "$(value "b1_fine_$2_eager_speedup" "$ff")")" \
+    "$(or_na "$(value "b1_fine_$2_best_speedup" "$ff")")"
+}
+
 # row LABEL C_KEY TORCH_KEY DIRECTION: one table line. DIRECTION "up" means
 # higher is better (speed-up = C/torch), "down" lower (speed-up = torch/C),
 # "-" no speed-up column (sizes, SGEMM rates of the shared OpenBLAS).
@@ -142,6 +158,10 @@ table() {
   if [ -s "$af" ]; then
     alt_row "batch-1 latency ms, alternated rounds (medians)" fp32
     alt_row "batch-1 latency ms, fp16 filters, alternated rounds" fp16
+  fi
+  if [ -s "$ff" ]; then
+    fine_row "batch-1 latency ms, fine alternation (medians)" fp32
+    fine_row "batch-1 latency ms, fp16 filters, fine alternation" fp16
   fi
   row "batch-64 inference images/s, 1 thread" infer_b64_img_s_t1 infer_b64_img_s_t1 up
   row "batch-64 inference efficiency vs SGEMM" infer_b64_efficiency_t1 \
@@ -184,6 +204,14 @@ table() {
          "--b1-only, the first side alternating; speed-ups are the medians of the rounds' ratios" \
          "(each round: $af.rounds)"
   fi
+  if [ -s "$ff" ]; then
+    echo "Fine alternation: $(or_na "$(value b1_fine_rounds "$ff")") rounds of" \
+         "$(or_na "$(value b1_fine_calls "$ff")") batch-1 calls of each side in one run" \
+         "(torch_bench.py --b1-fine; C fp16 served as $(or_na "$(value b1_fine_fp16_served "$ff")")," \
+         "torch best = the fastest variant of each round); C / eager quartiles of the rounds: fp32" \
+         "$(or_na "$(value b1_fine_fp32_eager_speedup_q1 "$ff")")-$(or_na "$(value b1_fine_fp32_eager_speedup_q3 "$ff")")," \
+         "fp16 $(or_na "$(value b1_fine_fp16_eager_speedup_q1 "$ff")")-$(or_na "$(value b1_fine_fp16_eager_speedup_q3 "$ff")")"
+  fi
   echo "load average at start: C $(or_na "$(value loadavg_1min "$cf")")," \
        "torch $(or_na "$(value loadavg_1min "$tf")") on $(or_na "$(value cpus_online "$cf")") CPUs"
 }
@@ -223,7 +251,8 @@ status=0
 for arch in "${archs[@]}"; do
   json=config/arch/$arch.json
   cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt; af=$OUT/$arch.b1alt.txt
-  rm -f "$cf" "$tf" "$af"
+  ff=$OUT/$arch.b1fine.txt
+  rm -f "$cf" "$tf" "$af" "$ff"
   echo "== $arch: C engine"
   "$BENCH_C" "${opts[@]}" "$json" | tee "$cf" || { echo "run.sh: bench_nn failed on $json" >&2; status=1; }
   if [ $have_torch = 1 ]; then
@@ -233,6 +262,12 @@ for arch in "${archs[@]}"; do
     if [ "$B1_ROUNDS" -gt 0 ] 2>/dev/null; then
       echo "== $arch: batch-1 latency, C and PyTorch alternated in $B1_ROUNDS rounds"
       b1_rounds "$json" "$af"
+    fi
+    if [ "$B1_FINE_ROUNDS" -gt 0 ] 2>/dev/null; then
+      echo "== $arch: batch-1 latency, C and PyTorch alternated call by call in $B1_FINE_ROUNDS rounds"
+      "$PYTHON" bench/torch_bench.py "${opts[@]}" --b1-fine "$BENCH_C" \
+        --fine-rounds "$B1_FINE_ROUNDS" "$json" | tee "$ff" ||
+        echo "run.sh: torch_bench.py --b1-fine failed on $json (not fatal)" >&2
     fi
   fi
 done
@@ -244,6 +279,7 @@ echo "C / eager and C / best are speed-ups of the C engine (> 1: C is faster; fo
 echo "this is torch ms / C ms). \"torch best\" is the fastest of the PyTorch variants measured."
 for arch in "${archs[@]}"; do
   cf=$OUT/$arch.c.txt; tf=$OUT/$arch.torch.txt; af=$OUT/$arch.b1alt.txt
+  ff=$OUT/$arch.b1fine.txt
   table "$arch"
 done
 echo

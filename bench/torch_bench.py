@@ -3,6 +3,8 @@
 
     /usr/bin/python3 bench/torch_bench.py [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
     /usr/bin/python3 bench/torch_bench.py --b1-only [...] ARCH.json
+    /usr/bin/python3 bench/torch_bench.py --b1-fine build/bench/bench_nn [--fine-rounds R]
+                     [--fine-calls N] [...] ARCH.json
 
 Prints the same "key value" lines as build/bench/bench_nn ('#' lines are
 comments), so bench/run.sh can put them side by side: SGEMM GFLOP/s (torch.mm)
@@ -11,6 +13,16 @@ with 1 and 2 threads, batch-1 latency and batch-64 images/s with 1 thread
 threads (batch 64, the architecture's optimizer; NCHW and channels_last),
 efficiencies against the SGEMM rate. See bench/README.md. --b1-only prints
 only the batch-1 latencies (bench/run.sh's rounds alternated with bench_nn).
+
+--b1-fine BENCH_NN alternates batch-1 calls with the C engine's in one run:
+it starts BENCH_NN --b1-serve on the same architecture and, in each of R
+rounds (default 40; 4 with --quick), times N calls (default 20; 5 with
+--quick) of each PyTorch variant, of the C engine in fp32 and of the C
+engine in fp16 filters, the first side rotating from round to round. A
+round lasts about a second, so both sides see the same load on a noisy
+machine, where separate runs seconds apart do not. Prints b1_fine_* lines:
+the medians of each side's round medians, and the medians and quartiles of
+the rounds' ratios.
 
 The model is built from the JSON by tests/torch_reference.py (NHWC flatten,
 explicit 'same' padding), so it computes exactly what the C engine computes.
@@ -26,6 +38,7 @@ import ctypes
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -53,10 +66,22 @@ def parse_args():
                     help="do not set MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_")
     ap.add_argument("--b1-only", action="store_true",
                     help="only the batch-1 latencies (every variant)")
+    ap.add_argument("--b1-fine", metavar="BENCH_NN",
+                    help="only batch-1 latencies, alternated call by call in rounds with "
+                         "BENCH_NN --b1-serve (the C engine)")
+    ap.add_argument("--fine-rounds", type=int, default=None, help="rounds of --b1-fine")
+    ap.add_argument("--fine-calls", type=int, default=None,
+                    help="timed calls per side and round of --b1-fine")
     args = ap.parse_args()
     args.keep_openblas_env = args.keep_openblas_env or env_flag(KEEP_ENV)
     args.default_malloc = args.default_malloc or env_flag(MALLOC_ENV)
     args.min_seconds = 0.3 if args.quick else 2.0
+    if args.fine_rounds is None:
+        args.fine_rounds = 4 if args.quick else 40
+    if args.fine_calls is None:
+        args.fine_calls = 5 if args.quick else 20
+    if args.fine_rounds < 1 or args.fine_calls < 1:
+        ap.error("--fine-rounds and --fine-calls take a number from 1 on")
     return args
 
 
@@ -276,6 +301,86 @@ def bench_b1(arch, net):
     put_best("infer_b1_latency_ms_t1", lat, min)
 
 
+# ---- batch-1 latency alternated with the C engine (--b1-fine) -------------------
+
+class CEngine:
+    """BENCH_NN --b1-serve as a child: "PRECISION N" in, "MS SERVED" out."""
+
+    def __init__(self, bench_nn, arch_path):
+        cmd = [bench_nn, "--b1-serve"]
+        cmd += ["--keep-openblas-env"] if ARGS.keep_openblas_env else []
+        cmd += ["--default-malloc"] if ARGS.default_malloc else []
+        self.proc = subprocess.Popen(cmd + [arch_path], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        first = self.proc.stdout.readline().strip()
+        if first != "ready":
+            raise RuntimeError("%s --b1-serve: expected 'ready', got %r" % (bench_nn, first))
+
+    def median_ms(self, precision, calls):
+        """(median ms of calls batch-1 calls, the precision they ran in)"""
+        self.proc.stdin.write("%s %d\n" % (precision, calls))
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline().split()
+        if len(reply) != 2 or reply[0] == "error":
+            raise RuntimeError("bench_nn --b1-serve: %s" % " ".join(reply))
+        return float(reply[0]), reply[1]
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def quartiles(v):
+    """(lower quartile, median, upper quartile) of a list"""
+    if len(v) < 2:
+        return v[0], v[0], v[0]
+    q = statistics.quantiles(v, n=4)
+    return q[0], statistics.median(v), q[2]
+
+
+def bench_b1_fine(arch, net):
+    """Rounds of N batch-1 calls of each side, the first side rotating."""
+    set_threads(1)
+    p1, n = random_pixels(arch, 1), ARGS.fine_calls
+    preds = predictors(arch, net)
+    engine = CEngine(ARGS.b1_fine, ARGS.arch)
+    # b1_fine_torch_eager_ms, b1_fine_torch_script_ms, b1_fine_torch_script_cl_ms, ...
+    torch_name = {suffix: "torch_" + (suffix[1:] or "eager") for suffix, _ in preds}
+    sides = [(torch_name[suffix], None) for suffix, _ in preds] + [("c_fp32", "fp32"),
+                                                                    ("c_fp16", "fp16")]
+    ms = {name: [] for name, _ in sides}
+    served16 = "?"
+    try:
+        with torch.inference_mode():
+            for r in range(ARGS.fine_rounds):
+                k = r % len(sides)
+                for name, precision in sides[k:] + sides[:k]:
+                    if precision:
+                        t, served = engine.median_ms(precision, n)
+                        served16 = served if precision == "fp16" else served16
+                    else:
+                        predict = next(p for suffix, p in preds if torch_name[suffix] == name)
+                        t = time_calls(lambda: predict(p1), 2, n, n, 0.0)[0] * 1e3
+                    ms[name].append(t)
+    finally:
+        engine.close()
+    put("b1_fine_rounds", ARGS.fine_rounds)
+    put("b1_fine_calls", n)
+    put("b1_fine_fp16_served", served16)
+    best = [min(ms[torch_name[suffix]][r] for suffix, _ in preds)
+            for r in range(ARGS.fine_rounds)]
+    for name, _ in sides:
+        put("b1_fine_%s_ms" % name, statistics.median(ms[name]), "%.3f")
+    put("b1_fine_torch_best_ms", statistics.median(best), "%.3f")
+    for c in ("fp32", "fp16"):
+        for variant, torch_ms in (("eager", ms["torch_eager"]), ("best", best)):
+            q1, med, q3 = quartiles([a / b for a, b in zip(torch_ms, ms["c_" + c])])
+            key = "b1_fine_%s_%s_speedup" % (c, variant)
+            put(key, med, "%.2f")
+            put(key + "_q1", q1, "%.2f")
+            put(key + "_q3", q3, "%.2f")
+
+
 def bench_inference(arch, net, flops, sq1):
     p1, p64 = random_pixels(arch, 1), random_pixels(arch, BATCH)
     lat, ips = {}, {}
@@ -320,6 +425,9 @@ def main():
     print_env()
     if ARGS.b1_only:
         bench_b1(arch, net)
+        return
+    if ARGS.b1_fine:
+        bench_b1_fine(arch, net)
         return
     sq1, sq2 = bench_sgemm()
     put("params", sum(t.numel() for t in list(net.parameters()) + list(net.buffers())
