@@ -721,7 +721,7 @@ typedef struct {
 /* One "PRECISION N" request: 2 untimed and n timed batch-1 calls, the median
  * in *ms; the precision they ran in in *served. -1 with err set on failure. */
 static int serve_request(const nn_model *src, served_copy *copies, const uint8_t *px,
-                         float *probs, int precision, int n, double *t, double *ms,
+                         float *probs, int precision, int n, double warm_ms, double *t, double *ms,
                          nn_precision *served, char *err, size_t cap)
 {
     served_copy *c = &copies[precision];
@@ -736,14 +736,19 @@ static int serve_request(const nn_model *src, served_copy *copies, const uint8_t
             return -1;
         }
     }
-    for (int i = 0; i < 2 + n; i++) {
+    const double warm_end = now() + warm_ms * 1e-3;
+    for (int i = 0; i < 2 || now() < warm_end; i++)
+        if (nn_predict_u8(c->m, c->ws, px, 1, NN_TTA_NONE, probs)) {
+            snprintf(err, cap, "nn_predict_u8 failed");
+            return -1;
+        }
+    for (int i = 0; i < n; i++) {
         double t0 = now();
         if (nn_predict_u8(c->m, c->ws, px, 1, NN_TTA_NONE, probs)) {
             snprintf(err, cap, "nn_predict_u8 failed");
             return -1;
         }
-        if (i >= 2)
-            t[i - 2] = now() - t0;
+        t[i] = now() - t0;
     }
     *ms = median(t, n) * 1e3;
     *served = nn_model_precision(c->m);
@@ -772,12 +777,14 @@ static int bench_b1_serve(const nn_model *m)
     fflush(stdout);
     while (fgets(line, sizeof line, stdin)) {
         int n = 0, precision = -1;
-        double ms = -1;
+        double ms = -1, warm_ms = 0;
         nn_precision served = NN_PRECISION_FP32;
-        if (sscanf(line, "%31s %d", name, &n) != 2 || n < 1 || n > MAX_CALLS ||
+        const int fields = sscanf(line, "%31s %d %lf", name, &n, &warm_ms);
+        if (fields < 2 || n < 1 || n > MAX_CALLS || !(warm_ms >= 0 && warm_ms <= 10000) ||
             (precision = nn_precision_parse(name)) < 0 || precision >= N_PRECISIONS)
-            printf("error expected \"fp32|int8|fp16 N\" with N from 1 to %d\n", MAX_CALLS);
-        else if (serve_request(m, copies, px, probs, precision, n, t, &ms, &served, err,
+            printf("error expected \"fp32|int8|fp16 N [WARM_MS]\" with N from 1 to %d and"
+                   " WARM_MS from 0 to 10000\n", MAX_CALLS);
+        else if (serve_request(m, copies, px, probs, precision, n, warm_ms, t, &ms, &served, err,
                                sizeof err))
             printf("error %s\n", err);
         else
