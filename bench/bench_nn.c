@@ -33,14 +33,16 @@
  * change). The model may be a model file here too.
  *
  * --b1-serve times batch-1 calls on request, for bench/torch_bench.py's
- * --b1-fine, which alternates them with PyTorch's in rounds a fraction of a
- * second long. Each line read from stdin, "PRECISION N" (fp32, int8, fp16),
- * runs 2 untimed and N timed nn_predict_u8 calls on one image at that
- * precision (1 thread; each precision its own copy of the model and its own
- * workspace, made on first use) and answers one line, "MS SERVED": the
- * median call in milliseconds and the precision it ran in (nn.h's fallback
- * where the CPU lacks one). A bad line is answered "error MESSAGE"; end of
- * input ends the program. The model may be a model file here too.
+ * --b1-fine, which alternates them with PyTorch's in rounds of about a
+ * second. Each line read from stdin, "PRECISION N [WARM_MS [MIN_MS]]"
+ * (fp32, int8, fp16), runs nn_predict_u8 on one image at that precision (1
+ * thread; each precision its own copy of the model and its own workspace,
+ * made on first use): untimed for WARM_MS (at least 2 calls), then timed
+ * until at least N calls and MIN_MS have passed. It answers one line, "MS
+ * SERVED": the median timed call in milliseconds and the precision it ran in
+ * (nn.h's fallback where the CPU lacks one). A bad line is answered "error
+ * MESSAGE"; end of input ends the program. The model may be a model file
+ * here too.
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it is loaded.
  * The environment may force Haswell kernels (half speed on AVX-512), so
@@ -718,11 +720,18 @@ typedef struct {
     nn_ws *ws;
 } served_copy;
 
-/* One "PRECISION N" request: 2 untimed and n timed batch-1 calls, the median
- * in *ms; the precision they ran in in *served. -1 with err set on failure. */
+/* A request's numbers: at least n timed calls, and timed calls for at least
+ * min_ms, after 2 untimed calls and untimed calls for warm_ms. */
+typedef struct {
+    int n;
+    double warm_ms, min_ms;
+} serve_req;
+
+/* One request at precision: the median timed call in *ms, the precision it
+ * ran in in *served; -1 with err set on failure. t holds max_calls. */
 static int serve_request(const nn_model *src, served_copy *copies, const uint8_t *px,
-                         float *probs, int precision, int n, double warm_ms, double *t, double *ms,
-                         nn_precision *served, char *err, size_t cap)
+                         float *probs, int precision, const serve_req *q, double *t,
+                         int max_calls, double *ms, nn_precision *served, char *err, size_t cap)
 {
     served_copy *c = &copies[precision];
     if (!c->m) {
@@ -736,27 +745,29 @@ static int serve_request(const nn_model *src, served_copy *copies, const uint8_t
             return -1;
         }
     }
-    const double warm_end = now() + warm_ms * 1e-3;
+    const double warm_end = now() + q->warm_ms * 1e-3;
     for (int i = 0; i < 2 || now() < warm_end; i++)
         if (nn_predict_u8(c->m, c->ws, px, 1, NN_TTA_NONE, probs)) {
             snprintf(err, cap, "nn_predict_u8 failed");
             return -1;
         }
-    for (int i = 0; i < n; i++) {
+    const double end = now() + q->min_ms * 1e-3;
+    int n = 0;
+    while (n < max_calls && (n < q->n || now() < end)) {
         double t0 = now();
         if (nn_predict_u8(c->m, c->ws, px, 1, NN_TTA_NONE, probs)) {
             snprintf(err, cap, "nn_predict_u8 failed");
             return -1;
         }
-        t[i] = now() - t0;
+        t[n++] = now() - t0;
     }
     *ms = median(t, n) * 1e3;
     *served = nn_model_precision(c->m);
     return 0;
 }
 
-/* --b1-serve: answers "PRECISION N" lines until end of input (see the top
- * of this file). */
+/* --b1-serve: answers "PRECISION N [WARM_MS [MIN_MS]]" lines until end of
+ * input (see the top of this file). */
 static int bench_b1_serve(const nn_model *m)
 {
     enum { MAX_CALLS = 10000, N_PRECISIONS = 3 };
@@ -776,16 +787,18 @@ static int bench_b1_serve(const nn_model *m)
     printf("ready\n");
     fflush(stdout);
     while (fgets(line, sizeof line, stdin)) {
-        int n = 0, precision = -1;
-        double ms = -1, warm_ms = 0;
+        int precision = -1;
+        double ms = -1;
+        serve_req q = {0, 0, 0};
         nn_precision served = NN_PRECISION_FP32;
-        const int fields = sscanf(line, "%31s %d %lf", name, &n, &warm_ms);
-        if (fields < 2 || n < 1 || n > MAX_CALLS || !(warm_ms >= 0 && warm_ms <= 10000) ||
-            (precision = nn_precision_parse(name)) < 0 || precision >= N_PRECISIONS)
-            printf("error expected \"fp32|int8|fp16 N [WARM_MS]\" with N from 1 to %d and"
-                   " WARM_MS from 0 to 10000\n", MAX_CALLS);
-        else if (serve_request(m, copies, px, probs, precision, n, warm_ms, t, &ms, &served, err,
-                               sizeof err))
+        const int fields = sscanf(line, "%31s %d %lf %lf", name, &q.n, &q.warm_ms, &q.min_ms);
+        if (fields < 2 || q.n < 1 || q.n > MAX_CALLS || !(q.warm_ms >= 0 && q.warm_ms <= 10000) ||
+            !(q.min_ms >= 0 && q.min_ms <= 10000) || (precision = nn_precision_parse(name)) < 0 ||
+            precision >= N_PRECISIONS)
+            printf("error expected \"fp32|int8|fp16 N [WARM_MS [MIN_MS]]\" with N from 1 to %d"
+                   " and the times from 0 to 10000\n", MAX_CALLS);
+        else if (serve_request(m, copies, px, probs, precision, &q, t, MAX_CALLS, &ms, &served,
+                               err, sizeof err))
             printf("error %s\n", err);
         else
             printf("%.4f %s\n", ms, nn_precision_name(served));

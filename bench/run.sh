@@ -17,9 +17,9 @@
 # fp32 and fp16, torch_bench.py --b1-only), so that both see the same phases
 # of a noisy machine: the table's "alternated" rows give each side's median
 # and the median of the rounds' ratios. Then torch_bench.py --b1-fine runs
-# $B1_FINE_ROUNDS rounds (default 40, --quick 4; 0 skips them) of 20 calls
-# (5 with --quick) of each side in one run, the C engine in a bench_nn
-# --b1-serve child, so each round lasts about a second: the "fine" rows.
+# $B1_FINE_ROUNDS rounds (default 40, --quick 4; 0 skips them) in one run,
+# each side 50 ms untimed then 200 ms timed per round (10 and 40 with
+# --quick), the C engine in a bench_nn --b1-serve child: the "fine" rows.
 # Never fails on timing; exits non-zero only if the C benchmark could not
 # run at all.
 set -u
@@ -205,8 +205,9 @@ table() {
          "(each round: $af.rounds)"
   fi
   if [ -s "$ff" ]; then
-    echo "Fine alternation: $(or_na "$(value b1_fine_rounds "$ff")") rounds of" \
-         "$(or_na "$(value b1_fine_calls "$ff")") batch-1 calls of each side in one run" \
+    echo "Fine alternation: $(or_na "$(value b1_fine_rounds "$ff")") rounds, each side" \
+         "$(or_na "$(value b1_fine_warm_ms "$ff")") ms untimed then $(or_na "$(value b1_fine_ms "$ff")")" \
+         "ms timed per round, in one run" \
          "(torch_bench.py --b1-fine; C fp16 served as $(or_na "$(value b1_fine_fp16_served "$ff")")," \
          "torch best = the fastest variant of each round); C / eager quartiles of the rounds: fp32" \
          "$(or_na "$(value b1_fine_fp32_eager_speedup_q1 "$ff")")-$(or_na "$(value b1_fine_fp32_eager_speedup_q3 "$ff")")," \

@@ -4,7 +4,7 @@
     /usr/bin/python3 bench/torch_bench.py [--quick] [--keep-openblas-env] [--default-malloc] ARCH.json
     /usr/bin/python3 bench/torch_bench.py --b1-only [...] ARCH.json
     /usr/bin/python3 bench/torch_bench.py --b1-fine build/bench/bench_nn [--fine-rounds R]
-                     [--fine-calls N] [...] ARCH.json
+                     [--fine-warm-ms W] [--fine-ms T] [...] ARCH.json
 
 Prints the same "key value" lines as build/bench/bench_nn ('#' lines are
 comments), so bench/run.sh can put them side by side: SGEMM GFLOP/s (torch.mm)
@@ -16,9 +16,14 @@ only the batch-1 latencies (bench/run.sh's rounds alternated with bench_nn).
 
 --b1-fine BENCH_NN alternates batch-1 calls with the C engine's in one run:
 it starts BENCH_NN --b1-serve on the same architecture and, in each of R
-rounds (default 40; 4 with --quick), times N calls (default 20; 5 with
---quick) of each PyTorch variant, of the C engine in fp32 and of the C
-engine in fp16 filters, the first side rotating from round to round. A
+rounds (--fine-rounds, default 40; 4 with --quick), runs each PyTorch
+variant, the C engine in fp32 and the C engine in fp16 filters in turn, the
+first side rotating from round to round. Every side gets the same time:
+untimed calls for --fine-warm-ms (default 50; 10 with --quick), then timed
+ones for --fine-ms (default 200; 40 with --quick) and at least 5 calls,
+because on a VM a process that has slept runs slower for a while after it
+wakes (bench/README.md, "Fine alternation"), and a side timed for fewer
+milliseconds than the other would be timed more of its slow start. A
 round lasts about a second, so both sides see the same load on a noisy
 machine, where separate runs seconds apart do not. Prints b1_fine_* lines:
 the medians of each side's round medians, and the medians and quartiles of
@@ -35,6 +40,7 @@ Never fails on timing.
 import argparse
 import copy
 import ctypes
+import itertools
 import json
 import os
 import statistics
@@ -70,18 +76,24 @@ def parse_args():
                     help="only batch-1 latencies, alternated call by call in rounds with "
                          "BENCH_NN --b1-serve (the C engine)")
     ap.add_argument("--fine-rounds", type=int, default=None, help="rounds of --b1-fine")
-    ap.add_argument("--fine-calls", type=int, default=None,
-                    help="timed calls per side and round of --b1-fine")
+    ap.add_argument("--fine-warm-ms", type=float, default=None,
+                    help="untimed milliseconds per side and round of --b1-fine")
+    ap.add_argument("--fine-ms", type=float, default=None,
+                    help="timed milliseconds per side and round of --b1-fine")
     args = ap.parse_args()
     args.keep_openblas_env = args.keep_openblas_env or env_flag(KEEP_ENV)
     args.default_malloc = args.default_malloc or env_flag(MALLOC_ENV)
     args.min_seconds = 0.3 if args.quick else 2.0
     if args.fine_rounds is None:
         args.fine_rounds = 4 if args.quick else 40
-    if args.fine_calls is None:
-        args.fine_calls = 5 if args.quick else 20
-    if args.fine_rounds < 1 or args.fine_calls < 1:
-        ap.error("--fine-rounds and --fine-calls take a number from 1 on")
+    if args.fine_warm_ms is None:
+        args.fine_warm_ms = 10.0 if args.quick else 50.0
+    if args.fine_ms is None:
+        args.fine_ms = 40.0 if args.quick else 200.0
+    if args.fine_rounds < 1:
+        ap.error("--fine-rounds takes a number from 1 on")
+    if not (0 <= args.fine_warm_ms <= 10000 and 0 <= args.fine_ms <= 10000):
+        ap.error("--fine-warm-ms and --fine-ms take milliseconds from 0 to 10000")
     return args
 
 
@@ -316,9 +328,10 @@ class CEngine:
         if first != "ready":
             raise RuntimeError("%s --b1-serve: expected 'ready', got %r" % (bench_nn, first))
 
-    def median_ms(self, precision, calls):
-        """(median ms of calls batch-1 calls, the precision they ran in)"""
-        self.proc.stdin.write("%s %d\n" % (precision, calls))
+    def median_ms(self, precision, calls, warm_ms, min_ms):
+        """(median ms of batch-1 calls, the precision they ran in): untimed
+        for warm_ms, then timed for at least calls calls and min_ms"""
+        self.proc.stdin.write("%s %d %g %g\n" % (precision, calls, warm_ms, min_ms))
         self.proc.stdin.flush()
         reply = self.proc.stdout.readline().split()
         if len(reply) != 2 or reply[0] == "error":
@@ -338,10 +351,26 @@ def quartiles(v):
     return q[0], statistics.median(v), q[2]
 
 
+FINE_MIN_CALLS = 5
+
+
+def timed_for(fn, warm_ms, min_ms):
+    """The median ms of fn's calls: untimed for warm_ms (at least 2 calls),
+    then timed for at least FINE_MIN_CALLS calls and min_ms, as
+    bench_nn --b1-serve times the C engine."""
+    end = time.perf_counter() + warm_ms / 1e3
+    for i in itertools.count():
+        fn()
+        if i >= 1 and time.perf_counter() >= end:
+            break
+    return time_calls(fn, 0, FINE_MIN_CALLS, 100000, min_ms / 1e3)[0] * 1e3
+
+
 def bench_b1_fine(arch, net):
-    """Rounds of N batch-1 calls of each side, the first side rotating."""
+    """Rounds of batch-1 calls of each side, the first side rotating, each
+    side the same time."""
     set_threads(1)
-    p1, n = random_pixels(arch, 1), ARGS.fine_calls
+    p1, warm, timed = random_pixels(arch, 1), ARGS.fine_warm_ms, ARGS.fine_ms
     preds = predictors(arch, net)
     engine = CEngine(ARGS.b1_fine, ARGS.arch)
     # b1_fine_torch_eager_ms, b1_fine_torch_script_ms, b1_fine_torch_script_cl_ms, ...
@@ -356,16 +385,17 @@ def bench_b1_fine(arch, net):
                 k = r % len(sides)
                 for name, precision in sides[k:] + sides[:k]:
                     if precision:
-                        t, served = engine.median_ms(precision, n)
+                        t, served = engine.median_ms(precision, FINE_MIN_CALLS, warm, timed)
                         served16 = served if precision == "fp16" else served16
                     else:
                         predict = next(p for suffix, p in preds if torch_name[suffix] == name)
-                        t = time_calls(lambda: predict(p1), 2, n, n, 0.0)[0] * 1e3
+                        t = timed_for(lambda: predict(p1), warm, timed)
                     ms[name].append(t)
     finally:
         engine.close()
     put("b1_fine_rounds", ARGS.fine_rounds)
-    put("b1_fine_calls", n)
+    put("b1_fine_warm_ms", warm, "%g")
+    put("b1_fine_ms", timed, "%g")
     put("b1_fine_fp16_served", served16)
     best = [min(ms[torch_name[suffix]][r] for suffix, _ in preds)
             for r in range(ARGS.fine_rounds)]
