@@ -741,6 +741,8 @@ static int serve_request(const nn_model *src, served_copy *copies, const uint8_t
         }
         nn_model_set_precision(c->m, (nn_precision)precision);
         if (!(c->ws = nn_ws_create(c->m, 1))) {
+            nn_model_free(c->m); /* the next request tries again */
+            c->m = NULL;
             snprintf(err, cap, "out of memory creating a workspace");
             return -1;
         }

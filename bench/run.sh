@@ -265,7 +265,7 @@ for arch in "${archs[@]}"; do
       b1_rounds "$json" "$af"
     fi
     if [ "$B1_FINE_ROUNDS" -gt 0 ] 2>/dev/null; then
-      echo "== $arch: batch-1 latency, C and PyTorch alternated call by call in $B1_FINE_ROUNDS rounds"
+      echo "== $arch: batch-1 latency, C and PyTorch side by side in $B1_FINE_ROUNDS fine rounds"
       "$PYTHON" bench/torch_bench.py "${opts[@]}" --b1-fine "$BENCH_C" \
         --fine-rounds "$B1_FINE_ROUNDS" "$json" | tee "$ff" ||
         echo "run.sh: torch_bench.py --b1-fine failed on $json (not fatal)" >&2

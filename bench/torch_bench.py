@@ -73,8 +73,8 @@ def parse_args():
     ap.add_argument("--b1-only", action="store_true",
                     help="only the batch-1 latencies (every variant)")
     ap.add_argument("--b1-fine", metavar="BENCH_NN",
-                    help="only batch-1 latencies, alternated call by call in rounds with "
-                         "BENCH_NN --b1-serve (the C engine)")
+                    help="only batch-1 latencies, alternated in rounds of about a second "
+                         "with BENCH_NN --b1-serve (the C engine)")
     ap.add_argument("--fine-rounds", type=int, default=None, help="rounds of --b1-fine")
     ap.add_argument("--fine-warm-ms", type=float, default=None,
                     help="untimed milliseconds per side and round of --b1-fine")
@@ -316,7 +316,8 @@ def bench_b1(arch, net):
 # ---- batch-1 latency alternated with the C engine (--b1-fine) -------------------
 
 class CEngine:
-    """BENCH_NN --b1-serve as a child: "PRECISION N" in, "MS SERVED" out."""
+    """BENCH_NN --b1-serve as a child: "PRECISION N WARM_MS MIN_MS" in,
+    "MS SERVED" out."""
 
     def __init__(self, bench_nn, arch_path):
         cmd = [bench_nn, "--b1-serve"]
