@@ -721,17 +721,17 @@ typedef struct {
 } served_copy;
 
 /* A request's numbers: at least n timed calls, and timed calls for at least
- * min_ms, after 2 untimed calls and untimed calls for warm_ms. */
+ * min_ms, after untimed calls for warm_ms (at least 2). */
 typedef struct {
     int n;
     double warm_ms, min_ms;
 } serve_req;
 
 /* One request at precision: the median timed call in *ms, the precision it
- * ran in in *served; -1 with err set on failure. t holds max_calls. */
+ * ran in in *served; -1 with err set on failure. */
 static int serve_request(const nn_model *src, served_copy *copies, const uint8_t *px,
-                         float *probs, int precision, const serve_req *q, double *t,
-                         int max_calls, double *ms, nn_precision *served, char *err, size_t cap)
+                         float *probs, int precision, const serve_req *q, int max_calls,
+                         double *ms, nn_precision *served, char *err, size_t cap)
 {
     served_copy *c = &copies[precision];
     if (!c->m) {
@@ -747,23 +747,16 @@ static int serve_request(const nn_model *src, served_copy *copies, const uint8_t
             return -1;
         }
     }
-    const double warm_end = now() + q->warm_ms * 1e-3;
-    for (int i = 0; i < 2 || now() < warm_end; i++)
-        if (nn_predict_u8(c->m, c->ws, px, 1, NN_TTA_NONE, probs)) {
-            snprintf(err, cap, "nn_predict_u8 failed");
-            return -1;
-        }
-    const double end = now() + q->min_ms * 1e-3;
-    int n = 0;
-    while (n < max_calls && (n < q->n || now() < end)) {
-        double t0 = now();
-        if (nn_predict_u8(c->m, c->ws, px, 1, NN_TTA_NONE, probs)) {
-            snprintf(err, cap, "nn_predict_u8 failed");
-            return -1;
-        }
-        t[n++] = now() - t0;
+    infer_ctx ctx = {c->m, c->ws, px, 1, probs};
+    /* the warm-up: time_calls' own timing, thrown away */
+    const double s = time_calls(run_infer, &ctx, 0, 2, max_calls, q->warm_ms * 1e-3, NULL) < 0
+                         ? -1
+                         : time_calls(run_infer, &ctx, 0, q->n, max_calls, q->min_ms * 1e-3, NULL);
+    if (s < 0) {
+        snprintf(err, cap, "nn_predict_u8 failed (or out of memory)");
+        return -1;
     }
-    *ms = median(t, n) * 1e3;
+    *ms = s * 1e3;
     *served = nn_model_precision(c->m);
     return 0;
 }
@@ -777,10 +770,9 @@ static int bench_b1_serve(const nn_model *m)
     const size_t side = (size_t)nn_model_input_size(m);
     uint8_t *px = random_pixels(side * side, 3);
     float *probs = malloc(sizeof(float) * (size_t)nn_model_num_classes(m));
-    double *t = malloc(sizeof(double) * MAX_CALLS);
     char line[128], name[32], err[128];
     int rc = 0;
-    if (!px || !probs || !t) {
+    if (!px || !probs) {
         fprintf(stderr, "bench_nn: out of memory\n");
         rc = -1;
         goto out;
@@ -799,8 +791,8 @@ static int bench_b1_serve(const nn_model *m)
             precision >= N_PRECISIONS)
             printf("error expected \"fp32|int8|fp16 N [WARM_MS [MIN_MS]]\" with N from 1 to %d"
                    " and the times from 0 to 10000\n", MAX_CALLS);
-        else if (serve_request(m, copies, px, probs, precision, &q, t, MAX_CALLS, &ms, &served,
-                               err, sizeof err))
+        else if (serve_request(m, copies, px, probs, precision, &q, MAX_CALLS, &ms, &served, err,
+                               sizeof err))
             printf("error %s\n", err);
         else
             printf("%.4f %s\n", ms, nn_precision_name(served));
@@ -813,7 +805,6 @@ out:
     }
     free(px);
     free(probs);
-    free(t);
     return rc;
 }
 

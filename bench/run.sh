@@ -105,24 +105,28 @@ b1_rounds() {
   } > "$out"
 }
 
+# keys_row LABEL FILE KEY...: a table line of the values of KEY... in FILE.
+keys_row() {
+  local label=$1 file=$2 k
+  shift 2
+  printf '| %s' "$label"
+  for k in "$@"; do printf ' | %s' "$(or_na "$(value "$k" "$file")")"; done
+  printf ' |\n'
+}
+
 # alt_row LABEL PREFIX: a table line from the alternated rounds' file $af:
 # the medians of each side, and the medians of the rounds' ratios.
 alt_row() {
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(or_na "$(value "b1_alt_c_$2_ms" "$af")")" \
-    "$(or_na "$(value b1_alt_eager_ms "$af")")" "$(or_na "$(value b1_alt_best_ms "$af")")" \
-    "$(or_na "$(value "b1_alt_$2_eager_speedup" "$af")")" \
-    "$(or_na "$(value "b1_alt_$2_best_speedup" "$af")")"
+  keys_row "$1" "$af" "b1_alt_c_$2_ms" b1_alt_eager_ms b1_alt_best_ms \
+    "b1_alt_$2_eager_speedup" "b1_alt_$2_best_speedup"
 }
 
 # fine_row LABEL PRECISION: a table line from torch_bench.py --b1-fine's
 # file $ff: the medians of each side's round medians, and of the rounds'
 # ratios.
 fine_row() {
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(or_na "$(value "b1_fine_c_$2_ms" "$ff")")" \
-    "$(or_na "$(value b1_fine_torch_eager_ms "$ff")")" \
-    "$(or_na "$(value b1_fine_torch_best_ms "$ff")")" \
-    "$(or_na "$(value "b1_fine_$2_eager_speedup" "$ff")")" \
-    "$(or_na "$(value "b1_fine_$2_best_speedup" "$ff")")"
+  keys_row "$1" "$ff" "b1_fine_c_$2_ms" b1_fine_torch_eager_ms b1_fine_torch_best_ms \
+    "b1_fine_$2_eager_speedup" "b1_fine_$2_best_speedup"
 }
 
 # row LABEL C_KEY TORCH_KEY DIRECTION: one table line. DIRECTION "up" means

@@ -40,7 +40,6 @@ Never fails on timing.
 import argparse
 import copy
 import ctypes
-import itertools
 import json
 import os
 import statistics
@@ -359,11 +358,7 @@ def timed_for(fn, warm_ms, min_ms):
     """The median ms of fn's calls: untimed for warm_ms (at least 2 calls),
     then timed for at least FINE_MIN_CALLS calls and min_ms, as
     bench_nn --b1-serve times the C engine."""
-    end = time.perf_counter() + warm_ms / 1e3
-    for i in itertools.count():
-        fn()
-        if i >= 1 and time.perf_counter() >= end:
-            break
+    time_calls(fn, 0, 2, 100000, warm_ms / 1e3)  # the warm-up: its timing thrown away
     return time_calls(fn, 0, FINE_MIN_CALLS, 100000, min_ms / 1e3)[0] * 1e3
 
 
@@ -374,22 +369,21 @@ def bench_b1_fine(arch, net):
     p1, warm, timed = random_pixels(arch, 1), ARGS.fine_warm_ms, ARGS.fine_ms
     preds = predictors(arch, net)
     engine = CEngine(ARGS.b1_fine, ARGS.arch)
-    # b1_fine_torch_eager_ms, b1_fine_torch_script_ms, b1_fine_torch_script_cl_ms, ...
-    torch_name = {suffix: "torch_" + (suffix[1:] or "eager") for suffix, _ in preds}
-    sides = [(torch_name[suffix], None) for suffix, _ in preds] + [("c_fp32", "fp32"),
-                                                                    ("c_fp16", "fp16")]
-    ms = {name: [] for name, _ in sides}
+    # (name, C precision or None, PyTorch predictor or None); the names give
+    # b1_fine_torch_eager_ms, b1_fine_torch_script_ms, ..., b1_fine_c_fp16_ms
+    torch_sides = [("torch_" + (suffix[1:] or "eager"), None, p) for suffix, p in preds]
+    sides = torch_sides + [("c_fp32", "fp32", None), ("c_fp16", "fp16", None)]
+    ms = {name: [] for name, _, _ in sides}
     served16 = "?"
     try:
         with torch.inference_mode():
             for r in range(ARGS.fine_rounds):
                 k = r % len(sides)
-                for name, precision in sides[k:] + sides[:k]:
+                for name, precision, predict in sides[k:] + sides[:k]:
                     if precision:
                         t, served = engine.median_ms(precision, FINE_MIN_CALLS, warm, timed)
                         served16 = served if precision == "fp16" else served16
                     else:
-                        predict = next(p for suffix, p in preds if torch_name[suffix] == name)
                         t = timed_for(lambda: predict(p1), warm, timed)
                     ms[name].append(t)
     finally:
@@ -398,9 +392,8 @@ def bench_b1_fine(arch, net):
     put("b1_fine_warm_ms", warm, "%g")
     put("b1_fine_ms", timed, "%g")
     put("b1_fine_fp16_served", served16)
-    best = [min(ms[torch_name[suffix]][r] for suffix, _ in preds)
-            for r in range(ARGS.fine_rounds)]
-    for name, _ in sides:
+    best = [min(ms[name][r] for name, _, _ in torch_sides) for r in range(ARGS.fine_rounds)]
+    for name, _, _ in sides:
         put("b1_fine_%s_ms" % name, statistics.median(ms[name]), "%.3f")
     put("b1_fine_torch_best_ms", statistics.median(best), "%.3f")
     for c in ("fp32", "fp16"):
