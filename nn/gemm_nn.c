@@ -41,98 +41,92 @@
  * packed panel (w = 32 floats per k; w = 16: one vector, at most 16
  * columns), columns of C past n masked off (m0, m1: first and second 16);
  * acc: add to C instead of overwriting it. op(A)[r][k] is A[r * lda + k],
- * or A[k * lda + r] when ta. R = 12 rows: 24 accumulators, 2 loads of P
- * and 12 broadcasts per 24 multiply-adds. With rows < R (the last block)
- * the missing rows repeat the last one and are not stored: a full-speed
- * block rather than a slow loop per row. */
+ * or A[k * lda + r] when ta. At most R = 12 rows: 24 accumulators, 2 loads
+ * of P and 12 broadcasts per 24 multiply-adds. rows is a constant where it
+ * is inlined (BLOCK_ROWS), so a block computes only its own rows: the 9-row
+ * GEMMs of batch 1 used to run as 12 rows, the last three repeated.
+ *
+ * Like the AVX2 blocks, each block fetches its share of the next panel
+ * (pf, pstep / 256 floats further per k: stored panels are contiguous, and
+ * at batch 1 the 12x12 and 6x6 layers stream 22 MB of them from memory).
+ * Two fetches per k, 16 floats apart, cover a share of up to two lines a k
+ * (one block over a 32-wide panel); smaller shares fetch some lines twice,
+ * which costs a load slot and no memory traffic. */
 enum { R = 12 };
 GEMM_AVX512 static inline __attribute__((always_inline)) void
-block(int ta, int K, const float *A, int lda, const float *P, int w, float *C, int ldc,
-      __mmask16 m0, __mmask16 m1, int rows, int acc)
+block(int ta, int K, const float *A, int lda, const float *P, int w, const float *pf, int pstep,
+      float *C, int ldc, __mmask16 m0, __mmask16 m1, int rows, int acc)
 {
-    /* nn: a[r] is row r; ta: a[r] is column r, stepped by lda per k */
+    /* nn: a[r] is row r, k steps by 1; ta: row r is A[r] of the k-th row of
+     * the stored A, all at constant offsets from one pointer */
     const float *a[R];
-    const size_t rs = ta ? 1 : (size_t)lda, ks = ta ? (size_t)lda : 1;
 #pragma GCC unroll 12
-    for (int r = 0; r < R; r++) a[r] = A + (size_t)(r < rows ? r : rows - 1) * rs;
+    for (int r = 0; r < rows; r++) a[r] = A + (size_t)r * (size_t)lda;
     __m512 c[R][2];
 #pragma GCC unroll 12
-    for (int r = 0; r < R; r++) {
-        const int in = acc && r < rows;
-        c[r][0] = in ? _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc) : _mm512_setzero_ps();
-        c[r][1] = in && w == 32 ? _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16)
-                                : _mm512_setzero_ps();
-    }
-    if (w == 32) {
-        for (int k = 0; k < K; k++) {
-            const __m512 b0 = _mm512_loadu_ps(P + 32 * k), b1 = _mm512_loadu_ps(P + 32 * k + 16);
-#pragma GCC unroll 12
-            for (int r = 0; r < R; r++) {
-                const __m512 x = _mm512_set1_ps(a[r][k * ks]);
-                c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
-                c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
-            }
-        }
-    } else {
-        for (int k = 0; k < K; k++) {
-            const __m512 b0 = _mm512_loadu_ps(P + 16 * k);
-#pragma GCC unroll 12
-            for (int r = 0; r < R; r++)
-                c[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[r][k * ks]), b0, c[r][0]);
-        }
-    }
-#pragma GCC unroll 12
-    for (int r = 0; r < R; r++) {
-        if (r >= rows) break;
-        _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, c[r][0]);
-        if (w == 32) _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, c[r][1]);
-    }
-}
-
-/* the transposed block with its 12 broadcasts at constant offsets from one
- * pointer (a full block: every block of vgg_wide's O = 48 to 384) */
-GEMM_AVX512 static void block_tn_full(int K, const float *A, int lda, const float *P, int w,
-                                      float *C, int ldc, __mmask16 m0, __mmask16 m1, int acc)
-{
-    __m512 c[R][2];
-#pragma GCC unroll 12
-    for (int r = 0; r < R; r++) {
+    for (int r = 0; r < rows; r++) {
         c[r][0] = acc ? _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc) : _mm512_setzero_ps();
         c[r][1] = acc && w == 32 ? _mm512_maskz_loadu_ps(m1, C + (size_t)r * ldc + 16)
                                  : _mm512_setzero_ps();
     }
-    for (int k = 0; k < K; k++, A += lda) {
-        const __m512 b0 = _mm512_loadu_ps(P + w * k);
-        const __m512 b1 = w == 32 ? _mm512_loadu_ps(P + 32 * k + 16) : b0;
+    const float *At = A;
+    for (int k = 0; k < K; k++, At += ta ? lda : 0) {
+        const __m512 b0 = _mm512_loadu_ps(P + (size_t)w * k);
+        const __m512 b1 = w == 32 ? _mm512_loadu_ps(P + 32 * (size_t)k + 16) : b0;
+        const float *f = pf + (((size_t)k * (size_t)pstep) >> 8);
+        _mm_prefetch((const char *)f, _MM_HINT_T0);
+        _mm_prefetch((const char *)(f + 16), _MM_HINT_T0);
 #pragma GCC unroll 12
-        for (int r = 0; r < R; r++) {
-            const __m512 x = _mm512_set1_ps(A[r]);
+        for (int r = 0; r < rows; r++) {
+            const __m512 x = _mm512_set1_ps(ta ? At[r] : a[r][k]);
             c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
-            c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
+            if (w == 32) c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < R; r++) {
+    for (int r = 0; r < rows; r++) {
         _mm512_mask_storeu_ps(C + (size_t)r * ldc, m0, c[r][0]);
         if (w == 32) _mm512_mask_storeu_ps(C + (size_t)r * ldc + 16, m1, c[r][1]);
     }
 }
 
+/* block compiled for each row count 1..R and panel width (a variable count
+ * would keep the accumulators in memory) */
+#define BLOCK_W(ta, rws)                                                                           \
+    do {                                                                                           \
+        if (w == 32)                                                                               \
+            block(ta, K, A, lda, P, 32, pf, pstep, C, ldc, m0, m1, rws, acc);                      \
+        else                                                                                       \
+            block(ta, K, A, lda, P, 16, pf, pstep, C, ldc, m0, m1, rws, acc);                      \
+    } while (0)
+#define BLOCK_ROWS(ta)                                                                             \
+    switch (rows) {                                                                                \
+    case 1: BLOCK_W(ta, 1); break;                                                                 \
+    case 2: BLOCK_W(ta, 2); break;                                                                 \
+    case 3: BLOCK_W(ta, 3); break;                                                                 \
+    case 4: BLOCK_W(ta, 4); break;                                                                 \
+    case 5: BLOCK_W(ta, 5); break;                                                                 \
+    case 6: BLOCK_W(ta, 6); break;                                                                 \
+    case 7: BLOCK_W(ta, 7); break;                                                                 \
+    case 8: BLOCK_W(ta, 8); break;                                                                 \
+    case 9: BLOCK_W(ta, 9); break;                                                                 \
+    case 10: BLOCK_W(ta, 10); break;                                                               \
+    case 11: BLOCK_W(ta, 11); break;                                                               \
+    default: BLOCK_W(ta, R); break;                                                                \
+    }
+
 GEMM_AVX512 static void block_nn(int K, const float *A, int lda, const float *P, int w,
-                                 float *C, int ldc, __mmask16 m0, __mmask16 m1, int rows,
-                                 int acc)
+                                 const float *pf, int pstep, float *C, int ldc, __mmask16 m0,
+                                 __mmask16 m1, int rows, int acc)
 {
-    block(0, K, A, lda, P, w, C, ldc, m0, m1, rows, acc);
+    BLOCK_ROWS(0)
 }
 
 GEMM_AVX512 static void block_tn(int K, const float *A, int lda, const float *P, int w,
-                                 float *C, int ldc, __mmask16 m0, __mmask16 m1, int rows,
-                                 int acc)
+                                 const float *pf, int pstep, float *C, int ldc, __mmask16 m0,
+                                 __mmask16 m1, int rows, int acc)
 {
-    if (rows == R)
-        block_tn_full(K, A, lda, P, w, C, ldc, m0, m1, acc);
-    else
-        block(1, K, A, lda, P, w, C, ldc, m0, m1, rows, acc);
+    BLOCK_ROWS(1)
 }
 
 static __mmask16 lanes(int n)
@@ -141,19 +135,23 @@ static __mmask16 lanes(int n)
 }
 
 /* C[0..M)[0..w) (+)= op(A) * P, P one packed K x w panel, n of its columns
- * real: the row blocks */
-GEMM_AVX512 static void panel_rows_avx512(int ta, int M, int K, const float *A, int lda,
-                                          const float *P, int w, int n, float *C, int ldc,
-                                          int acc)
+ * real: the row blocks, as even as they go (9 rows one block, 32 = 11 + 11
+ * + 10), each fetching its share of the next panel */
+static void panel_rows_avx512(int ta, int M, int K, const float *A, int lda, const float *P,
+                              int w, int n, float *C, int ldc, int acc)
 {
     const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
-    for (int i = 0; i < M; i += R) {
-        const int rows = M - i < R ? M - i : R;
+    const int blocks = (M + R - 1) / R;
+    const int pstep = (w << 8) / blocks; /* floats of the next panel per k, x 256 */
+    for (int b = 0, i = 0; b < blocks; b++) {
+        const int rows = M / blocks + (b < M % blocks);
+        const float *pf = P + (size_t)w * K + (size_t)b * w * K / blocks;
         float *Ci = C + (size_t)i * ldc;
         if (ta)
-            block_tn(K, A + i, lda, P, w, Ci, ldc, m0, m1, rows, acc);
+            block_tn(K, A + i, lda, P, w, pf, pstep, Ci, ldc, m0, m1, rows, acc);
         else
-            block_nn(K, A + (size_t)i * lda, lda, P, w, Ci, ldc, m0, m1, rows, acc);
+            block_nn(K, A + (size_t)i * lda, lda, P, w, pf, pstep, Ci, ldc, m0, m1, rows, acc);
+        i += rows;
     }
 }
 
