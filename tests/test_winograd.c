@@ -115,10 +115,13 @@ END_TEST
 
 /* M, N, K: rows past the last block of 12 or 6 (and fewer than one block),
  * columns past the last of 32 (and of 16), a single row, a single column, K
- * past the kernel's panel; enough rows for nn_gemm_nt's kernel (256) */
-static const int GEMM_SHAPES[][3] = {{13, 37, 5},  {8, 32, 48}, {1, 7, 3},  {64, 96, 96},
-                                     {9, 1, 17},   {10, 20, 600}, {24, 48, 1100},
-                                     {300, 50, 27}};
+ * past the kernel's panel; enough rows for nn_gemm_nt's kernel (256). The
+ * kernels compile a block per row count (1..12 with AVX-512, 1..6 with
+ * AVX2) and cut M into blocks as even as they go: between them the shapes
+ * give every count (13 = 7 + 6, 64 = 4 x 11 + 2 x 10, 5 = 3 + 2 with AVX2). */
+static const int GEMM_SHAPES[][3] = {
+    {13, 37, 5}, {8, 32, 48}, {1, 7, 3},  {64, 96, 96}, {9, 1, 17},   {10, 20, 600},
+    {24, 48, 1100}, {300, 50, 27}, {2, 17, 4}, {3, 40, 7}, {4, 33, 9}, {5, 16, 12}};
 
 /* The GEMM kernels (nn/gemm_nn.c) against OpenBLAS on one of GEMM_SHAPES,
  * with lda, ldb and ldc wider than the matrices: the columns between must
