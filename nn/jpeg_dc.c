@@ -534,11 +534,12 @@ static inline int ac_step(bit_reader *b, const huff_dec *t, int *k, uint64_t top
  * OR (which waits on the bit count the last step left) then runs beside the
  * table load instead of before it. With two lookups per refill and the
  * lookup after it: 1.78 -> 1.72 ms for a 1920x1080 photo (Zen 4 VM), 1.67
- * with read_dc doing the same. */
+ * with read_dc doing the same. It is called right after read_dc, which
+ * refilled and then took at most 27 bits: its first lookup finds at least
+ * 29 there without a refill of its own. */
 static inline int skip_ac(bit_reader *b, const huff_dec *t)
 {
     int k = 1, r;
-    br_refill(b);
     do {
         const uint64_t top = b->bits;
         br_refill(b);
