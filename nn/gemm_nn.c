@@ -37,6 +37,13 @@
 
 #define GEMM_AVX512 __attribute__((target("avx512f")))
 
+/* Rows of block b when blocks cut M rows as evenly as they go (9 = 5 + 4,
+ * 32 = 11 + 11 + 10): the first M % blocks take one more. */
+static inline int block_rows(int M, int blocks, int b)
+{
+    return M / blocks + (b < M % blocks);
+}
+
 /* C[0..rows)[0..32) (+)= op(A)[0..rows)[0..K) * P[0..K)[0..32), P the
  * packed panel (w = 32 floats per k; w = 16: one vector, at most 16
  * columns), columns of C past n masked off (m0, m1: first and second 16);
@@ -144,7 +151,7 @@ static void panel_rows_avx512(int ta, int M, int K, const float *A, int lda, con
     const int blocks = (M + R - 1) / R;
     const int pstep = (w << 8) / blocks; /* floats of the next panel per k, x 256 */
     for (int b = 0, i = 0; b < blocks; b++) {
-        const int rows = M / blocks + (b < M % blocks);
+        const int rows = block_rows(M, blocks, b);
         const float *pf = P + (size_t)w * K + (size_t)b * w * K / blocks;
         float *Ci = C + (size_t)i * ldc;
         if (ta)
@@ -263,7 +270,7 @@ static void panel_rows_avx2(int ta, int M, int K, const float *A, int lda, const
     const int blocks = (M + R2 - 1) / R2;
     (void)w;
     for (int b = 0, i = 0; b < blocks; b++) {
-        const int rows = M / blocks + (b < M % blocks);
+        const int rows = block_rows(M, blocks, b);
         /* the next panel's rows to fetch: all of them, one per k; with two
          * blocks (M 7 to 12) each fetches its half, one row per 2 k */
         const int ps = blocks == 2;
@@ -335,7 +342,7 @@ static void gemm_panels_f16(int M, int N, int K, const float *A, int lda, const 
     for (int j = 0; j < N; j += 16) {
         const uint16_t *P = Bh + (size_t)j * K;
         for (int b = 0, i = 0; b < blocks; b++) {
-            const int rows = M / blocks + (b < M % blocks);
+            const int rows = block_rows(M, blocks, b);
             /* one block fetches the whole next panel; two split it */
             const int ps = blocks == 2;
             const uint16_t *pf = P + 16 * ((size_t)K + (ps ? (size_t)(b * (K / 2)) : 0));
