@@ -56,14 +56,27 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-# rss_kb PID...: sum of VmRSS (kB) of the live processes given.
-rss_kb() {
-  local p sum=0 v
+# rss_sum PID...: RSS_SUM_KB = the sum of VmRSS (kB) of the live processes
+# given. Bash builtins only: run_wrk samples it 4 times a second while the
+# server is measured, and a fork and exec of awk per sample (as rss_kb did in
+# a $(...) subshell) took about a tenth of both cores on the PVM VM of
+# 2026-12-07 (perf record -a: bash, awk, sleep and grep 10.8%), time the
+# engine-alone figure never pays.
+rss_sum() {
+  local p k v _
+  RSS_SUM_KB=0
   for p in "$@"; do
-    v=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null)
-    sum=$((sum + ${v:-0}))
+    [ -r "/proc/$p/status" ] || continue
+    while read -r k v _; do
+      if [ "$k" = VmRSS: ]; then RSS_SUM_KB=$((RSS_SUM_KB + v)); break; fi
+    done < "/proc/$p/status" 2>/dev/null
   done
-  echo "$sum"
+}
+
+# rss_kb PID...: prints rss_sum's figure (for one-off readings).
+rss_kb() {
+  rss_sum "$@"
+  echo "$RSS_SUM_KB"
 }
 
 # wait_for_log FILE REGEX PID SECONDS: until FILE has a line matching REGEX
@@ -181,16 +194,21 @@ start_emotiond() {
 # "rss_peak_kb N"; RUN_WRK_RSS_PEAK_KB is set to the same. Never fails.
 run_wrk() {
   local out=$1 body=$2 ctype=$3 c=$4 secs=$5 url=$6; shift 6
-  local t=${WRK_THREADS:-1} peak=0 r wrk_pid
+  local t=${WRK_THREADS:-1} peak=0 wrk_pid
   [ "$t" -le "$c" ] || t=$c
   WRK_PNG=$body WRK_CONTENT_TYPE=$ctype "${WRK:-wrk}" -t"$t" -c"$c" -d"${secs}s" --timeout 10s \
     -s bench/post_png.lua "$url" > "$out" 2>&1 &
   wrk_pid=$!
   remember "$wrk_pid" post_png.lua
+  # the pause is a read with a timeout on a pipe nobody writes to, so the loop
+  # forks nothing while wrk runs (see rss_sum)
+  local pause_fd
+  exec {pause_fd}<> <(:)
   while kill -0 "$wrk_pid" 2>/dev/null; do
-    if [ $# -gt 0 ]; then r=$(rss_kb "$@"); [ "$r" -le "$peak" ] || peak=$r; fi
-    sleep 0.25
+    if [ $# -gt 0 ]; then rss_sum "$@"; [ "$RSS_SUM_KB" -le "$peak" ] || peak=$RSS_SUM_KB; fi
+    read -r -t 0.25 -u "$pause_fd" _ || true
   done
+  exec {pause_fd}<&-
   wait "$wrk_pid" 2>/dev/null || echo "$PROG: wrk failed at $c connections (see $out)" >&2
   echo "rss_peak_kb $peak" >> "$out"
   # shellcheck disable=SC2034  # read by the caller

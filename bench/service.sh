@@ -11,7 +11,9 @@
 # --workers $WORKERS` and with bench/flask_service.py under gunicorn
 # ($WORKERS workers, the faster of eager and TorchScript), one after the other,
 # on 127.0.0.1 only; wrk POSTs one 48x48 PNG at each of $CONNS connections for
-# $DURATION s. Also runs `bench_nn --workers $WORKERS` (engine alone). Prints
+# $DURATION s. Also runs `bench_nn --workers $WORKERS` (engine alone) and
+# bench_stalls (how long the machine pauses busy threads, $STALL_SECONDS s
+# with one thread and with one per CPU: the pauses p99 reads). Prints
 # a markdown table; raw output in $BUILD/bench/results/service.*. Both servers
 # get the same OpenBLAS/malloc environment as bench_nn and torch_bench.py (see
 # bench/README.md) and are always stopped at exit. PRECISION (fp32, int8 or fp16,
@@ -149,6 +151,17 @@ echo "== engine alone: bench_nn --workers $WORKERS --precision $PRECISION $model
 env_file=$OUT/service.env.txt
 server_env "$env_file" "$keep_env" "$default_malloc"
 
+# ---- how long this machine pauses busy threads (bench/bench_stalls.c) -------------------
+
+sf=$OUT/service.stalls.txt
+: > "$sf"
+if [ -x "$BUILD/bench/bench_stalls" ]; then
+  echo "== bench_stalls: 1 busy thread, then one per CPU, ${STALL_SECONDS:-5} s each"
+  "$BUILD/bench/bench_stalls" --threads 1 --seconds "${STALL_SECONDS:-5}" | sed 's/^stalls_/one_/' >> "$sf"
+  "$BUILD/bench/bench_stalls" --seconds "${STALL_SECONDS:-5}" | sed 's/^stalls_/all_/' >> "$sf"
+  sed 's/^/   /' "$sf"
+fi
+
 # ---- emotiond -------------------------------------------------------------------------
 
 cf=$OUT/service.emotiond.txt
@@ -282,6 +295,15 @@ echo "malloc: servers $(or_na "$(value malloc_env "$env_file")"); engine alone $
 echo "request log: emotiond --log-requests $LOG_REQUESTS; gunicorn without an access log"
 echo "load average at start: $(or_na "$(value loadavg_1min "$env_file")") on" \
      "$(or_na "$(value cpus_online "$env_file")") CPUs (wrk runs on the same cores)"
+if [ -s "$sf" ]; then
+  echo "machine pauses (bench_stalls, $(or_na "$(value one_seconds "$sf")") s, gaps over 2 ms in a" \
+       "busy thread): 1 thread busy $(or_na "$(value one_count "$sf")") (max" \
+       "$(or_na "$(value one_max_ms "$sf")") ms); all $(or_na "$(value all_threads "$sf")") busy" \
+       "$(or_na "$(value all_count "$sf")"), $(or_na "$(value all_over_50ms "$sf")") of them over 50 ms" \
+       "(max $(or_na "$(value all_max_ms "$sf")") ms, $(or_na "$(value all_lost_pct "$sf")")% of the" \
+       "time lost). Pauses that come only when every CPU is busy are the host's CPU cap, not the" \
+       "server: under load they reach p99 (bench/README.md, \"Pauses of the host\")"
+fi
 [ -z "$errors_note" ] || echo "WARNING: failed requests (side@connections:count):$errors_note" \
   "- see $OUT/service.*.c*.txt"
 
