@@ -31,6 +31,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define LUT_BITS 10 /* the DC tables' lookup */
 /* The AC tables' lookup, of up to two codes at once (see huff_pairs). */
@@ -446,13 +449,40 @@ static size_t unstuff(const uint8_t *d, size_t len, size_t i, uint8_t *out, size
     *nrst = 0;
     *marker = 0;
     while (i < len) {
-        const uint8_t *ff = memchr(d + i, 0xFF, len - i);
-        size_t run = ff ? (size_t)(ff - d) - i : len - i;
-        memcpy(out + o, d + i, run);
-        o += run;
-        i += run;
-        if (!ff)
-            break;
+        size_t run;
+#ifdef __SSE2__
+        /* 16 bytes at a time, copied whole and tested with one compare:
+         * the stuffed FF bytes of a photo come every few hundred bytes, and
+         * a memchr and a memcpy per run took 4% of a 1920x1080 request (perf
+         * record). The store may run up to 15 bytes past the copy: out has
+         * at least len - start bytes and o + 16 <= i + 16 - start <= len -
+         * start. */
+        const __m128i all_ff = _mm_set1_epi8((char)0xFF);
+        unsigned hit = 0;
+        while (i + 16 <= len) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + i));
+            _mm_storeu_si128((__m128i *)(void *)(out + o), v);
+            hit = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, all_ff));
+            if (hit)
+                break;
+            i += 16;
+            o += 16;
+        }
+        if (hit) {
+            run = (size_t)__builtin_ctz(hit);
+            o += run;
+            i += run;
+        } else
+#endif
+        {
+            const uint8_t *ff = memchr(d + i, 0xFF, len - i);
+            run = ff ? (size_t)(ff - d) - i : len - i;
+            memcpy(out + o, d + i, run);
+            o += run;
+            i += run;
+            if (!ff)
+                break;
+        }
         while (i < len && d[i] == 0xFF)
             i++; /* FF, and any fill bytes after it */
         if (i >= len)
