@@ -135,7 +135,16 @@ START_TEST(test_mixed_load_short)
         sent += atol(line + strlen(kinds_predict[i]));
     }
     ck_assert_int_gt(sent, 50);
+    /* A request is counted in libmicrohttpd's completion callback, which an
+     * HTTP thread may run just after the client has read the answer: a
+     * /metrics read right after loadgen exits missed 2 of 2,976 once
+     * (2026-12-07). So the count gets up to 2 s to settle; one counted
+     * twice would still show, as more than sent. */
     long counted = metrics_predicts(app_port(a));
+    for (int i = 0; i < 100 && counted >= 0 && counted < sent; i++) {
+        usleep(20000);
+        counted = metrics_predicts(app_port(a));
+    }
     ck_assert_msg(counted == sent, "/metrics counted %ld predict requests, loadgen sent %ld",
                   counted, sent);
     app_free(a);
