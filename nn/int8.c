@@ -204,11 +204,17 @@ const char *nn_precision_needs(nn_precision p)
 
 nn_precision nn_precision_served(nn_precision p)
 {
-    /* Who asks for int8 asks for speed at a small cost in accuracy; fp16
-     * filters are the speed a CPU without VNNI has at no cost (vgg_wide
-     * batch 1 1.05-1.2x fp32, half the filter bytes per worker) */
+    /* Who asks for int8 asks for speed at a small cost in accuracy. Without
+     * VNNI, fp16 filters are that speed at no cost where their kernel is as
+     * wide as fp32's: AVX2 + F16C, vgg_wide batch 1 1.05-1.2x fp32 on a Zen
+     * 3 VM, half the filter bytes per worker. With AVX-512 (Intel's
+     * Skylake-SP and -X have it without VNNI) fp32 runs on 512-bit vectors
+     * and fp16 on the 256-bit kernel: fp16 0.57x fp32 at batch 1 and 0.62x
+     * at batch 64 on a Zen 5 VM (bench/README.md, eleventh session), so
+     * fp32 is the faster there. */
     if (nn_precision_supported(p)) return p;
-    if (p == NN_PRECISION_INT8 && nn_precision_supported(NN_PRECISION_FP16))
+    if (p == NN_PRECISION_INT8 && nn_precision_supported(NN_PRECISION_FP16) &&
+        nn_gemm_isa() != NN_GEMM_AVX512)
         return NN_PRECISION_FP16;
     return NN_PRECISION_FP32;
 }

@@ -94,7 +94,8 @@ const char *nn_precision_needs(nn_precision p);
 /* The precision this CPU runs when p is asked: p where it can; else INT8
  * falls back to FP16 (the other reduced precision, with fp32's accuracy on
  * PublicTest: models/README.md, bench/README.md) where AVX2, FMA and F16C
- * are, and anything else to FP32. */
+ * are and AVX-512 is not (there FP32 runs on wider vectors than FP16, and
+ * is faster), and anything else to FP32. */
 nn_precision nn_precision_served(nn_precision p);
 /* The precision m's inference passes use from the next call on (every
  * workspace follows). Returns the precision in effect,

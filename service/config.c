@@ -87,7 +87,8 @@ static const opt_desc opts[] = {
      "within a few tenths of a point on PublicTest: models/README.md); `fp16` keeps the "
      "3x3 convolutions' Winograd filters in half floats and computes in fp32 (AVX2 + F16C: "
      "half the bytes a batch-1 pass reads; accuracy and speed in bench/README.md); "
-     "on a CPU without what it needs, `int8` serves `fp16` (or `fp32` without F16C) and "
+     "on a CPU without what it needs, `int8` serves `fp16` (or `fp32` without F16C, and "
+     "with AVX-512, where fp32 runs on wider vectors and is the faster) and "
      "`fp16` serves `fp32`, with a warning in the log"},
     {"cors_origins", T_ORIGINS, F(cors_origins), 0, 0, 0, NULL, "LIST",
      "allowed CORS origins, comma-separated (`*` = any; JSON: an array)"},

@@ -672,7 +672,7 @@ START_TEST(test_predict_tta)
 END_TEST
 
 /* The served defaults (flip+crops in int8, or what int8 falls back to where
- * the CPU has no VNNI: fp16, or fp32 without F16C): the answer is the
+ * the CPU has no VNNI: fp16, or fp32 without F16C or with AVX-512): the answer is the
  * engine's own in that precision and mode. */
 START_TEST(test_predict_served_defaults)
 {
