@@ -8,8 +8,8 @@
  * idle machine with a thread per CPU there should be none beyond the odd
  * kernel thread. A VM whose host caps its CPU time (a quota per period) shows
  * pauses of the host's period instead, once every CPU is busy: the 2-core VM
- * of 2026-12-07 paused for 100 ms, 7-21 times in 10 s with two busy threads,
- * never with one. Such pauses are what a server's tail latency (p99) reads
+ * of 2026-12-07 paused them for about 100 ms 14-15 times in 10 s with two
+ * busy threads (two runs), never with one. Such pauses are what a server's tail latency (p99) reads
  * whenever its load keeps every core busy, and no code of its own removes
  * them; bench/service.sh prints these figures next to its p99.
  *
