@@ -310,6 +310,22 @@ static inline int ac_advance(int v)
     return s ? r + 1 : r == 15 ? 16 : 64;
 }
 
+/* tab[0 .. 2^bits): for every bits-bit window that starts with a code of at
+ * most bits bits, its length | its value << vshift; 0 for the others. The
+ * canonical codes (size[], code[], ncodes of them, sizes ascending) fill it
+ * code by code. The DC lookup and huff_pairs' table of single codes. */
+static void huff_window(uint16_t *tab, int bits, const int *size, const int *code,
+                        const uint8_t *vals, int ncodes, int vshift)
+{
+    memset(tab, 0, sizeof *tab * ((size_t)1 << bits));
+    for (int p = 0; p < ncodes && size[p] <= bits; p++) {
+        const int shift = bits - size[p];
+        const uint16_t e = (uint16_t)(size[p] | vals[p] << vshift);
+        for (int k = 0; k < 1 << shift; k++)
+            tab[code[p] << shift | k] = e;
+    }
+}
+
 /* The AC pair table: for every PAIR_BITS-bit window, the first code in it
  * (its bits with the value bits after it, b1, and its advance a1) and, when
  * the whole code of a second one fits in the window too and the first did
@@ -328,15 +344,7 @@ static inline int ac_advance(int v)
 static void huff_pairs(huff_dec *t, const int *size, const int *code, int ncodes)
 {
     uint16_t one[1 << PAIR_BITS];
-    memset(one, 0, sizeof one);
-    for (int p = 0; p < ncodes; p++) {
-        if (size[p] > PAIR_BITS)
-            break; /* sizes ascend */
-        const int shift = PAIR_BITS - size[p];
-        const uint16_t e = (uint16_t)(size[p] | t->vals[p] << 4);
-        for (int k = 0; k < 1 << shift; k++)
-            one[code[p] << shift | k] = e;
-    }
+    huff_window(one, PAIR_BITS, size, code, t->vals, ncodes, 4);
     for (uint32_t x = 0; x < 1u << PAIR_BITS; x++) {
         const int e1 = one[x];
         if (!e1) {
@@ -395,18 +403,10 @@ static int huff_build(huff_dec *t, const huff_spec *sp, int is_dc)
         huff_pairs(t, size, code, ncodes);
         return 1;
     }
-    memset(t->lut, 0, sizeof t->lut);
-    for (p = 0; p < ncodes; p++) {
-        const int v = sp->vals[p];
-        if (v > 15)
+    for (p = 0; p < ncodes; p++)
+        if (sp->vals[p] > 15)
             return 0;
-        if (size[p] > LUT_BITS)
-            continue;
-        const uint16_t e = (uint16_t)(size[p] | v << 5);
-        const int shift = LUT_BITS - size[p];
-        for (int k = 0; k < 1 << shift; k++)
-            t->lut[code[p] << shift | k] = e;
-    }
+    huff_window(t->lut, LUT_BITS, size, code, t->vals, ncodes, 5);
     return 1;
 }
 
