@@ -23,11 +23,15 @@
  * code's length plus the length of the value bits after it (skipped together)
  * and how far it moves along the block (run + 1, 16 for a run of 16 zeros, 64
  * for end of block). DC tables get a 2^LUT_BITS lookup of length and value
- * size. The stream is unstuffed (FF 00 -> FF) into a padded buffer
- * first, so the bit reader can load 8 bytes at a time without looking for
- * markers.
+ * size. Codes longer than PAIR_BITS get a second table of 16 entries under
+ * their first PAIR_BITS bits (huff_pairs). The stream is unstuffed (FF 00 ->
+ * FF) into a padded buffer first, so the bit reader can load 8 bytes at a
+ * time without looking for markers. A large scan without restart markers is
+ * walked by nn/jpeg_dc_lanes.c, 64 parts at once with AVX-512, when the CPU
+ * has it; this file's sequential walk decides whenever the lanes cannot.
  */
 #include "jpeg_dc.h"
+#include "jpeg_dc_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,30 +39,12 @@
 #include <emmintrin.h>
 #endif
 
-#define LUT_BITS 10 /* the DC tables' lookup */
-/* The AC tables' lookup, of up to two codes at once (see huff_pairs). */
-#define PAIR_BITS 12
-#define MAX_BLOCKS_IN_MCU 10 /* libjpeg's D_MAX_BLOCKS_IN_MCU */
-/* Zero bytes after the unstuffed stream: more than one MCU can read before the
- * per-MCU bounds check sees it ran off the end (10 blocks x 64 codes of at
- * most 31 bits is 2,480 bytes), so reads never leave the buffer. */
-#define STREAM_PAD 4096
-
 /* A DHT table as stored in the file. */
 typedef struct {
     uint8_t counts[17]; /* counts[l]: codes of length l, l = 1..16 */
     uint8_t vals[256];
     int defined;
 } huff_spec;
-
-/* Decoding tables for one Huffman table, in the role (DC or AC) it plays. */
-typedef struct {
-    uint16_t lut[1 << LUT_BITS]; /* DC tables; 0: code longer than LUT_BITS, or invalid */
-    uint32_t pair[1 << PAIR_BITS]; /* AC tables only: see huff_pairs */
-    int32_t maxcode[18];          /* largest code of length l, -1 if none */
-    int32_t valoffset[18];        /* code + valoffset[l] = index into vals */
-    uint8_t vals[256];
-} huff_dec;
 
 typedef struct {
     int id, h, v, tq;
@@ -288,28 +274,6 @@ static size_t parse_header(jpeg_hdr *h, const uint8_t *d, size_t len)
 
 /* ---- Huffman tables ------------------------------------------------------------ */
 
-/* The symbol whose code starts the 16 bits top, if its length is at most
- * maxlen (canonical decoding, as libjpeg's jpeg_huff_decode); -1 otherwise. */
-static int huff_decode16(const huff_dec *t, uint32_t top, int maxlen, int *len)
-{
-    for (int l = 1; l <= maxlen; l++) {
-        int32_t c = (int32_t)(top >> (16 - l));
-        if (c <= t->maxcode[l]) {
-            *len = l;
-            return t->vals[(c + t->valoffset[l]) & 0xFF];
-        }
-    }
-    return -1;
-}
-
-/* How far an AC symbol moves along the block: past its run of zeros and its
- * coefficient, 16 for a run of 16 zeros (ZRL), 64 for end of block. */
-static inline int ac_advance(int v)
-{
-    int r = v >> 4, s = v & 15;
-    return s ? r + 1 : r == 15 ? 16 : 64;
-}
-
 /* tab[0 .. 2^bits): for every bits-bit window that starts with a code of at
  * most bits bits, its length | its value << vshift; 0 for the others. The
  * canonical codes (size[], code[], ncodes of them, sizes ascending) fill it
@@ -340,15 +304,36 @@ static void huff_window(uint16_t *tab, int bits, const int *size, const int *cod
  * a second code fits when its length is at most what the first left of the
  * window (the bits after the window read as zeros, and no shorter code can
  * be a prefix of a longer one). Decoding each window by searching the code
- * lengths, twice, took 2.5% of a 1920x1080 JPEG's decoding, per request. */
+ * lengths, twice, took 2.5% of a 1920x1080 JPEG's decoding, per request.
+ *
+ * A window that starts a longer code (at most 16 bits, so the next 4 bits
+ * finish it) gets PAIR_LONG and the index of a table of 16 single-code
+ * entries in pair format, for up to LONG_PREFIXES windows: the photo's 2,743
+ * 16-bit codes each cost a canonical decoding before, and a lane of
+ * jpeg_dc_lanes.c stepping one at a time outside its vectors. */
 static void huff_pairs(huff_dec *t, const int *size, const int *code, int ncodes)
 {
     uint16_t one[1 << PAIR_BITS];
     huff_window(one, PAIR_BITS, size, code, t->vals, ncodes, 4);
+    int nlong = 0, tries = 0; /* tries: an incomplete table has many windows without a code */
     for (uint32_t x = 0; x < 1u << PAIR_BITS; x++) {
         const int e1 = one[x];
         if (!e1) {
             t->pair[x] = 0;
+            if (nlong < LONG_PREFIXES && tries++ < 2 * LONG_PREFIXES) {
+                /* a longer code, or none: its second table (0 where there
+                 * is no code) */
+                uint32_t *sub = &t->pair[(1 << PAIR_BITS) + 16 * nlong];
+                int any = 0;
+                for (uint32_t y = 0; y < 16; y++) {
+                    int len, v = huff_decode16(t, x << 4 | y, 16, &len);
+                    uint32_t b = v < 0 ? 0 : (uint32_t)(len + (v & 15)), a = v < 0 ? 0 : (uint32_t)ac_advance(v);
+                    sub[y] = v < 0 ? 0 : b | a << 8 | b << 16 | a << 24;
+                    any |= v >= 0;
+                }
+                if (any)
+                    t->pair[x] = PAIR_LONG | (uint32_t)((1 << PAIR_BITS) + 16 * nlong++);
+            }
             continue;
         }
         const int v1 = e1 >> 4;
@@ -530,6 +515,8 @@ static unsigned ac_single(bit_reader *b, const huff_dec *t)
 static inline int ac_step(bit_reader *b, const huff_dec *t, int *k, uint64_t top)
 {
     uint32_t e = t->pair[top >> (64 - PAIR_BITS)];
+    if (__builtin_expect((int32_t)e <= 0, 0) && e) /* a long code: its second table */
+        e = t->pair[(e & 0xFFFF) + (top >> (64 - PAIR_BITS - 4) & 15)];
     if (__builtin_expect(e == 0, 0)) {
         unsigned s = ac_single(b, t);
         if (!s)
@@ -609,6 +596,28 @@ static inline int read_dc(bit_reader *b, const huff_dec *t, int32_t *diff)
 
 int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh)
 {
+    return jpeg_dc_decode_how(data, len, out, ow, oh, JPEG_DC_LANES_AUTO) != 0;
+}
+
+/* The luma pixels from the predictors the lanes found, in scan order. */
+static void lanes_pixels(const uint16_t *dcv, const mcu_block *blk, int nblk, int mcus_x,
+                         int mcus_y, int mcu_w, int mcu_h, int q, uint8_t *out, int ow, int oh)
+{
+    size_t t = 0;
+    for (int my = 0; my < mcus_y; my++)
+        for (int mx = 0; mx < mcus_x; mx++)
+            for (int k = 0; k < nblk; k++) {
+                if (!blk[k].is_luma)
+                    continue;
+                int bx = mx * (mcu_w / 8) + blk[k].dx, by = my * (mcu_h / 8) + blk[k].dy;
+                if (bx < ow && by < oh)
+                    out[(size_t)by * (size_t)ow + (size_t)bx] = dc_pixel(dcv[t], q);
+                t++;
+            }
+}
+
+int jpeg_dc_decode_how(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh, int lanes)
+{
     jpeg_hdr h;
     memset(&h, 0, sizeof h);
     for (int t = 0; t < 4; t++)
@@ -684,6 +693,30 @@ int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh
     if (nbytes == (size_t)-1 || marker != 0xD9 || nrst != max_rst)
         goto out; /* the scan must end in EOI, with every restart marker in place */
     memset(stream + nbytes, 0, STREAM_PAD);
+
+    /* A large scan without restart markers: the lanes first (see
+     * jpeg_dc_lanes.c); when they cannot tell, the sequential walk below
+     * decides. */
+    if (!ri && lanes != JPEG_DC_LANES_NEVER &&
+        (nbytes >= JPEG_DC_LANES_MIN_BYTES || lanes == JPEG_DC_LANES_ALWAYS)) {
+        lanes_mcu lm = {.nblk = nblk};
+        int nl = 0;
+        for (int k = 0; k < nblk; k++) {
+            lm.dc[k] = blk[k].dc;
+            lm.ac[k] = blk[k].ac;
+            lm.is_luma[k] = blk[k].is_luma;
+            nl += blk[k].is_luma;
+        }
+        uint16_t *dcv = nl ? malloc((size_t)(mcus * nl) * sizeof *dcv) : NULL;
+        int walked = dcv && jpeg_lanes_walk(stream, nbytes, tabs, &lm, mcus * nblk, mcus * nl, dcv);
+        if (walked)
+            lanes_pixels(dcv, blk, nblk, mcus_x, mcus_y, mcu_w, mcu_h, q, out, ow, oh);
+        free(dcv);
+        if (walked) {
+            ok = 2;
+            goto out;
+        }
+    }
 
     bit_reader b = {stream, 0, 0, 0};
     br_refill(&b);

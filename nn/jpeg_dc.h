@@ -28,4 +28,16 @@
  * is not one this decoder takes (out may then hold anything). */
 int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh);
 
+/* Scans of at least this many bytes (a 1920x1080 photo has about 430 KB),
+ * without restart markers, are walked in 64 lanes at once on CPUs with
+ * AVX-512 (nn/jpeg_dc_lanes.c): smaller ones do not fill the lanes. */
+#define JPEG_DC_LANES_MIN_BYTES (64 * 1024)
+enum { JPEG_DC_LANES_NEVER, JPEG_DC_LANES_AUTO, JPEG_DC_LANES_ALWAYS };
+
+/* jpeg_dc_decode with the lanes' use chosen (AUTO: from
+ * JPEG_DC_LANES_MIN_BYTES up; ALWAYS: whenever the CPU and the scan allow,
+ * which tests use on small files). Returns 0 as jpeg_dc_decode, 1 when the
+ * sequential walk decoded it, 2 when the lanes did. */
+int jpeg_dc_decode_how(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh, int lanes);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "image.h"
 #include "jpeg_dc.h"
+#include "jpeg_dc_internal.h"
 
 #define LJT_DIR "../shared/data/jpeg/libjpeg-turbo"
 #define PHOTOS_DIR "../shared/data/photos-dlib"
@@ -124,12 +125,18 @@ static int tj_eighth(const uint8_t *d, size_t len, uint8_t *ref, int sw, int sh)
     return rc;
 }
 
+/* Files the lanes (nn/jpeg_dc_lanes.c) decoded, in check_file's forced
+ * runs and in its default ones. */
+static int lanes_forced, lanes_default;
+
 /* Returns 1 when the fast path took the file (and then checks that TurboJPEG
  * decodes it too, to the same pixels), 0 when it left it, -1 when TurboJPEG
- * cannot read its header (the service never calls the fast path then). */
+ * cannot read its header (the service never calls the fast path then). The
+ * same for the sequential walk alone and for the lanes forced on (any scan
+ * without restart markers, however small): all three agree. */
 static int check_file(const uint8_t *d, size_t len, const char *what)
 {
-    int w, h, ss, cs;
+    int w = 0, h = 0, ss = 0, cs = 0; /* TurboJPEG leaves them unset on some damaged headers */
     tjhandle tj = tjInitDecompress();
     ck_assert_ptr_nonnull(tj);
     int hrc = tjDecompressHeader3(tj, d, (unsigned long)len, &w, &h, &ss, &cs);
@@ -142,12 +149,19 @@ static int check_file(const uint8_t *d, size_t len, const char *what)
     uint8_t *ref = malloc((size_t)sw * sh), *got = malloc((size_t)sw * sh);
     ck_assert(ref && got);
     int took = jpeg_dc_decode(d, len, got, sw, sh);
-    if (took) {
-        int rc = tj_eighth(d, len, ref, sw, sh);
-        ck_assert_msg(rc == 0, "%s: the fast path took a file TurboJPEG refuses", what);
-        for (int i = 0; i < sw * sh; i++)
-            ck_assert_msg(got[i] == ref[i], "%s: pixel (%d, %d) is %d, TurboJPEG says %d", what,
-                          i % sw, i / sw, got[i], ref[i]);
+    int rc = took ? tj_eighth(d, len, ref, sw, sh) : 0;
+    ck_assert_msg(rc == 0, "%s: the fast path took a file TurboJPEG refuses", what);
+    static const char *mode[] = {"sequential", "default", "lanes forced"};
+    for (int lanes = JPEG_DC_LANES_NEVER; lanes <= JPEG_DC_LANES_ALWAYS; lanes++) {
+        memset(got, 0, (size_t)sw * sh);
+        int how = jpeg_dc_decode_how(d, len, got, sw, sh, lanes);
+        ck_assert_msg((how != 0) == took, "%s: %s %s it, jpeg_dc_decode %s", what, mode[lanes],
+                      how ? "took" : "left", took ? "took" : "left");
+        lanes_forced += lanes == JPEG_DC_LANES_ALWAYS && how == 2;
+        lanes_default += lanes == JPEG_DC_LANES_AUTO && how == 2;
+        for (int i = 0; took && i < sw * sh; i++)
+            ck_assert_msg(got[i] == ref[i], "%s, %s: pixel (%d, %d) is %d, TurboJPEG says %d",
+                          what, mode[lanes], i % sw, i / sw, got[i], ref[i]);
     }
     free(ref);
     free(got);
@@ -177,6 +191,7 @@ START_TEST(test_matches_turbojpeg)
     static const int samp[][2] = {{1, 1}, {2, 1}, {2, 2}, {1, 2}, {4, 1}};
     static const int restarts[] = {0, 1, 3, 7};
     int n = 0;
+    const int before = lanes_forced;
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
         for (int ncomp = 1; ncomp <= 3; ncomp += 2)
             for (size_t m = 0; m < (ncomp == 1 ? 1 : sizeof samp / sizeof samp[0]); m++)
@@ -189,6 +204,11 @@ START_TEST(test_matches_turbojpeg)
                         n++;
                     }
     ck_assert_int_gt(n, 200);
+    /* the lanes, forced on, took every 385x217 file without restart
+     * markers (gray and the five samplings, plain and optimized tables);
+     * the smaller ones have scans too short to cut into 64 parts */
+    if (jpeg_lanes_supported())
+        ck_assert_int_eq(lanes_forced - before, 12);
 }
 END_TEST
 
@@ -228,6 +248,7 @@ END_TEST
 START_TEST(test_damaged_files)
 {
     int taken = 0, left = 0;
+    const int before = lanes_forced;
     for (int variant = 0; variant < 2; variant++) {
         enc_spec s = {400, 264, 3, 2, 2, 1, 1, 85, variant ? 2 : 0, variant, 0, 0, 0, 77};
         size_t len;
@@ -273,7 +294,7 @@ START_TEST(test_damaged_files)
             left += took == 0;
 
             /* end to end: the service's decode agrees with TurboJPEG alone */
-            int w, h, ss, cs;
+            int w = 0, h = 0, ss = 0, cs = 0; /* TurboJPEG leaves them unset on some damaged headers */
             tjhandle tj = tjInitDecompress();
             ck_assert_ptr_nonnull(tj);
             int hrc = tjDecompressHeader3(tj, d, (unsigned long)n, &w, &h, &ss, &cs);
@@ -296,9 +317,12 @@ START_TEST(test_damaged_files)
         free(d);
         free(orig);
     }
-    printf("damaged files: %d taken by the fast path, %d left to TurboJPEG\n", taken, left);
+    printf("damaged files: %d taken by the fast path, %d left to TurboJPEG, %d by the lanes "
+           "when forced\n", taken, left, lanes_forced - before);
     ck_assert_int_gt(taken, 300);
     ck_assert_int_gt(left, 300);
+    if (jpeg_lanes_supported())
+        ck_assert_int_gt(lanes_forced - before, 300); /* variant 0 has no restart markers */
 }
 END_TEST
 
@@ -309,7 +333,10 @@ START_TEST(test_large_upload_path)
     enc_spec s = {1920, 1080, 3, 2, 2, 1, 1, 90, 0, 0, 0, 0, 0, 5};
     size_t len;
     uint8_t *d = encode(&s, &len);
+    const int before = lanes_default;
     ck_assert_int_eq(check_file(d, len, "1920x1080"), 1);
+    if (jpeg_lanes_supported())
+        ck_assert_int_eq(lanes_default - before, 1); /* a large scan: the lanes by default */
     uint8_t *ref = malloc(240 * 135), out[48 * 48], want[48 * 48];
     ck_assert_ptr_nonnull(ref);
     ck_assert_int_eq(tj_eighth(d, len, ref, 240, 135), 0);

@@ -2,7 +2,9 @@
  * 1/8-scale DC decoder takes a file, TurboJPEG (tjDecompress2 at 1/8,
  * TJPF_GRAY, TJFLAG_STOPONWARNING) must decode it too, to the same pixels.
  * The decoder is called at 1/8 whatever the size, so small inputs reach all
- * of it (the service only calls it for images of 384 px and more). */
+ * of it (the service only calls it for images of 384 px and more), once
+ * walking the scan itself and once with the lanes of nn/jpeg_dc_lanes.c
+ * forced on, which must agree. */
 #include <string.h>
 #include <turbojpeg.h>
 
@@ -24,7 +26,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sw = (w + 7) / 8, sh = (h + 7) / 8;
     uint8_t *got = malloc((size_t)sw * (size_t)sh), *ref = malloc((size_t)sw * (size_t)sh);
     FUZZ_CHECK(got != NULL && ref != NULL);
-    if (jpeg_dc_decode(data, size, got, sw, sh)) {
+    /* the sequential walk, and the lanes whenever they can (small scans
+     * included): the same verdict, and when taken TurboJPEG's pixels */
+    int took = 0;
+    for (int lanes = JPEG_DC_LANES_NEVER; lanes <= JPEG_DC_LANES_ALWAYS; lanes += 2) {
+        int t = jpeg_dc_decode_how(data, size, got, sw, sh, lanes) != 0;
+        if (lanes == JPEG_DC_LANES_NEVER)
+            took = t;
+        FUZZ_CHECK(t == took);
+        if (!t)
+            continue;
         int rc = tjDecompress2(tj, data, (unsigned long)size, ref, sw, 0, sh, TJPF_GRAY,
                                TJFLAG_STOPONWARNING);
         if (rc != 0)
