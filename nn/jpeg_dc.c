@@ -410,14 +410,13 @@ static int huff_slow(const huff_dec *t, uint64_t bits, int *len)
 static inline uint8_t dc_pixel(uint32_t dc_sum, int q)
 {
     int v = (int)(int16_t)dc_sum * (int)(int16_t)q;
-    int x = ((v + 4) >> 3) & 1023;
-    if (x < 128)
-        return (uint8_t)(x + 128);
-    if (x < 512)
-        return 255;
-    if (x < 896)
-        return 0;
-    return (uint8_t)(x - 896);
+    /* x = ((v + 4) >> 3) & 1023 maps to x + 128 below 128, 255 below 512, 0
+     * below 896 and x - 896 above; y = (x + 128) & 1023 is then y below 256,
+     * 255 below 640 and 0 above: two selects instead of three branches,
+     * which followed the image and were mispredicted. */
+    int y = (((v + 4) >> 3) + 128) & 1023;
+    int r = y < 640 ? 255 : 0;
+    return (uint8_t)(y < 256 ? y : r);
 }
 
 /* ---- the scan ------------------------------------------------------------------ */
@@ -599,20 +598,28 @@ int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh
     return jpeg_dc_decode_how(data, len, out, ow, oh, JPEG_DC_LANES_AUTO) != 0;
 }
 
-/* The luma pixels from the predictors the lanes found, in scan order. */
-static void lanes_pixels(const uint16_t *dcv, const mcu_block *blk, int nblk, int mcus_x,
-                         int mcus_y, int mcu_w, int mcu_h, int q, uint8_t *out, int ow, int oh)
+/* The luma pixels from the predictors the lanes found, in scan order: first
+ * each predictor's pixel in place (a loop the compiler vectorizes), then
+ * each MCU's luma blocks to their places. */
+static void lanes_pixels(uint16_t *dcv, const mcu_block *blk, int nblk, int mcus_x, int mcus_y,
+                         int mcu_w, int mcu_h, int q, uint8_t *out, int ow, int oh)
 {
-    size_t t = 0;
+    int dx[MAX_BLOCKS_IN_MCU], dy[MAX_BLOCKS_IN_MCU], ny = 0;
+    for (int k = 0; k < nblk; k++)
+        if (blk[k].is_luma) {
+            dx[ny] = blk[k].dx;
+            dy[ny++] = blk[k].dy;
+        }
+    const size_t n = (size_t)mcus_x * (size_t)mcus_y * (size_t)ny;
+    for (size_t i = 0; i < n; i++)
+        dcv[i] = dc_pixel(dcv[i], q);
+    const uint16_t *p = dcv;
     for (int my = 0; my < mcus_y; my++)
-        for (int mx = 0; mx < mcus_x; mx++)
-            for (int k = 0; k < nblk; k++) {
-                if (!blk[k].is_luma)
-                    continue;
-                int bx = mx * (mcu_w / 8) + blk[k].dx, by = my * (mcu_h / 8) + blk[k].dy;
+        for (int mx = 0; mx < mcus_x; mx++, p += ny)
+            for (int k = 0; k < ny; k++) {
+                int bx = mx * (mcu_w / 8) + dx[k], by = my * (mcu_h / 8) + dy[k];
                 if (bx < ow && by < oh)
-                    out[(size_t)by * (size_t)ow + (size_t)bx] = dc_pixel(dcv[t], q);
-                t++;
+                    out[(size_t)by * (size_t)ow + (size_t)bx] = (uint8_t)p[k];
             }
 }
 
