@@ -715,7 +715,8 @@ int jpeg_dc_decode_how(const uint8_t *data, size_t len, uint8_t *out, int ow, in
             nl += blk[k].is_luma;
         }
         uint16_t *dcv = nl ? malloc((size_t)(mcus * nl) * sizeof *dcv) : NULL;
-        int walked = dcv && jpeg_lanes_walk(stream, nbytes, tabs, &lm, mcus * nblk, mcus * nl, dcv);
+        int walked = dcv && jpeg_lanes_walk(stream, nbytes, tabs, &lm, mcus * nblk, mcus * nl, dcv,
+                                                 lanes == JPEG_DC_LANES_ALWAYS);
         if (walked)
             lanes_pixels(dcv, blk, nblk, mcus_x, mcus_y, mcu_w, mcu_h, q, out, ow, oh);
         free(dcv);

@@ -36,7 +36,7 @@ enum { JPEG_DC_LANES_NEVER, JPEG_DC_LANES_AUTO, JPEG_DC_LANES_ALWAYS };
 
 /* jpeg_dc_decode with the lanes' use chosen (AUTO: from
  * JPEG_DC_LANES_MIN_BYTES up; ALWAYS: whenever the CPU and the scan allow,
- * which tests use on small files). Returns 0 as jpeg_dc_decode, 1 when the
+ * with parts down to 32 bits, which tests use on small files). Returns 0 as jpeg_dc_decode, 1 when the
  * sequential walk decoded it, 2 when the lanes did. */
 int jpeg_dc_decode_how(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh, int lanes);
 

@@ -72,9 +72,10 @@ typedef struct {
  * decoder would make and ends where it would accept it; 0 when the lanes
  * could not tell (a part they could not join, an invalid code, a scan that
  * does not end where it should, no AVX-512): the caller then walks the scan
- * itself, which decides. */
+ * itself, which decides. tiny: parts down to 32 bits, not 512 (tests). */
 int jpeg_lanes_walk(const uint8_t *stream, size_t nbytes, const huff_dec *tabs,
-                    const lanes_mcu *mcu, long long nblocks, long long nluma, uint16_t *dcv);
+                    const lanes_mcu *mcu, long long nblocks, long long nluma, uint16_t *dcv,
+                    int tiny);
 
 /* Whether this CPU runs jpeg_lanes_walk (AVX-512 F and BW). */
 int jpeg_lanes_supported(void);

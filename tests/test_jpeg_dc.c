@@ -205,10 +205,11 @@ START_TEST(test_matches_turbojpeg)
                     }
     ck_assert_int_gt(n, 200);
     /* the lanes, forced on, took every 385x217 file without restart
-     * markers (gray and the five samplings, plain and optimized tables);
-     * the smaller ones have scans too short to cut into 64 parts */
+     * markers (gray and the five samplings, plain and optimized tables:
+     * 12) and some smaller ones (25 in all); the smallest scans are too
+     * short to cut into 64 parts */
     if (jpeg_lanes_supported())
-        ck_assert_int_eq(lanes_forced - before, 12);
+        ck_assert_int_ge(lanes_forced - before, 20);
 }
 END_TEST
 
