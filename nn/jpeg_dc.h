@@ -30,7 +30,9 @@ int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh
 
 /* Scans of at least this many bytes (a 1920x1080 photo has about 430 KB),
  * without restart markers, are walked in 64 lanes at once on CPUs with
- * AVX-512 (nn/jpeg_dc_lanes.c): smaller ones do not fill the lanes. */
+ * AVX-512 (nn/jpeg_dc_lanes.c), in about half the time from 250 KB up; at
+ * 69-120 KB the two walks broke even (bench/README.md, "64 lanes at once"),
+ * and below that the lanes' fixed costs would weigh more. */
 #define JPEG_DC_LANES_MIN_BYTES (64 * 1024)
 enum { JPEG_DC_LANES_NEVER, JPEG_DC_LANES_AUTO, JPEG_DC_LANES_ALWAYS };
 
