@@ -16,21 +16,26 @@
  * a block start, at the same block of the MCU; from then on it is exact. The
  * lanes are the 16 lanes of GROUPS AVX-512 vectors, stepped together: one
  * gather for each lane's next 32 bits, one for its table entry (the DC lookup
- * or the pair table of jpeg_dc.c), so GROUPS x 16 lookups share the latency
- * one lookup had. Codes longer than the tables' windows are decoded one lane
- * at a time (lane_step_slow).
+ * or the pair table of jpeg_dc.c, with its second tables for codes longer
+ * than 12 bits), so GROUPS x 16 lookups share the latency one lookup had.
+ * Codes the tables do not hold are decoded one lane at a time
+ * (lane_step_slow); an invalid one sends a lane that has not joined yet on
+ * from the next bit.
  *
- * Joining. Each lane notes its first HEAD block starts (bit, block of the
- * MCU, blocks and luma blocks walked, its luma DC sum), walks its part, walks
- * on into the next one and notes TAIL more block starts there, then stops.
- * Lane 0 starts where the true walk does. If lane l-1 is on the true walk,
- * the first of its notes past part l's start that lane l noted too (same bit,
- * same block of the MCU) is on it, and lane l is on it from that note on.
- * Without such a note (a lane that did not join within HEAD blocks, an
- * invalid code, a scan that does not end within its last byte after exactly
- * the blocks its MCUs need) jpeg_lanes_walk returns 0 and jpeg_dc.c walks the
- * scan itself, which decides: the lanes never accept or write anything the
- * sequential walk would not.
+ * Joining. Each lane notes block starts (bit, block of the MCU, blocks and
+ * luma blocks walked, its luma DC sum): its first HEAD, every EVERY-th, and
+ * TAIL more past its part's end, where it stops. Lane 0 starts where the true
+ * walk does. If lane l-1 is on the true walk, the first of its notes past
+ * part l's start that lane l noted too (same bit, same block of the MCU) is
+ * on it, and lane l is on it from that note on. Where there is none (in a
+ * 4:2:0 scan a lane can take the true walk's bits at the wrong one of the
+ * four luma blocks, which share their tables, and find the right one only
+ * some MCUs later), true_walk carries the true walk, one code at a time, to
+ * lane l's next note on it. A part never joined, an invalid code after a lane
+ * joined, or a walk that does not end within the scan's last byte after
+ * exactly the blocks its MCUs need: jpeg_lanes_walk returns 0 and jpeg_dc.c
+ * walks the scan itself, which decides; the lanes never accept or write
+ * anything the sequential walk would not.
  *
  * DC values. Each lane keeps the sum of its luma DC differences and logs it
  * after every luma DC code (vpcompressd: one store per step, whatever lanes
@@ -52,8 +57,9 @@
 #define HEAD 16  /* block starts noted at a lane's start */
 #define TAIL 16  /* block starts noted past its part's end */
 #define EVERY 32 /* and every EVERY-th block start in between */
-/* A lane that ran this far past the stream's end is lost (reads stay inside
- * STREAM_PAD: a gather reads 4 bytes at pos / 8). */
+/* A lane that ran this far past the stream's end is lost (lanes_run looks
+ * every 64 steps, and reads stay inside STREAM_PAD: a gather reads 4 bytes
+ * at pos / 8, a slow step 8). */
 #define OVERRUN_BITS (8 * 1024)
 
 /* The lanes' block starts, as noted: field[l * cap + i] is lane l's i-th
@@ -81,7 +87,7 @@ typedef struct {
     size_t nlog, log_cap;
     uint32_t nnote[NLANES], ntail[NLANES]; /* after the walk */
     uint32_t restart_jall[NLANES]; /* jall after a lane's last invalid code */
-    int lost; /* a lane hit an invalid code or ran off the stream */
+    int lost; /* a lane ran off the stream, or the log would overflow */
 } lanes_walk;
 
 int jpeg_lanes_supported(void)
