@@ -62,46 +62,6 @@ typedef struct {
     int scan_td[4], scan_ta[4];
 } jpeg_hdr;
 
-/* A bit reader over the unstuffed stream: bits holds the next n bits at its
- * top; refill tops it up to 56..63 bits from whole bytes. */
-typedef struct {
-    const uint8_t *buf;
-    size_t pos; /* next byte to load */
-    uint64_t bits;
-    int n;
-} bit_reader;
-
-static inline void br_refill(bit_reader *b)
-{
-    uint64_t w;
-    memcpy(&w, b->buf + b->pos, 8);
-    w = __builtin_bswap64(w);
-    b->bits |= w >> b->n;
-    b->pos += (size_t)((63 - b->n) >> 3);
-    b->n |= 56;
-}
-
-static inline void br_drop(bit_reader *b, int k)
-{
-    b->bits <<= k;
-    b->n -= k;
-}
-
-/* Bits consumed so far. */
-static inline size_t br_used(const bit_reader *b)
-{
-    return b->pos * 8 - (size_t)b->n;
-}
-
-/* Moves the reader to a byte boundary at byte pos (after a restart marker). */
-static inline void br_seek(bit_reader *b, size_t pos)
-{
-    b->pos = pos;
-    b->bits = 0;
-    b->n = 0;
-    br_refill(b);
-}
-
 /* ---- the header ------------------------------------------------------------ */
 
 static unsigned be16(const uint8_t *p)
@@ -395,15 +355,6 @@ static int huff_build(huff_dec *t, const huff_spec *sp, int is_dc)
     return 1;
 }
 
-/* The symbol of the code at the top of bits when the lookup tables have no
- * entry for it (it is longer than their window), by canonical decoding from
- * length 1 as libjpeg's jpeg_huff_decode does; its length goes to *len.
- * Returns -1 for a code that is not in the table (libjpeg warns). */
-static int huff_slow(const huff_dec *t, uint64_t bits, int *len)
-{
-    return huff_decode16(t, (uint32_t)(bits >> 48), 16, len);
-}
-
 /* ---- pixels ------------------------------------------------------------------ */
 
 /* jpeg_idct_1x1 and libjpeg's range-limit table (see the file comment). */
@@ -495,113 +446,16 @@ typedef struct {
     int dx, dy;    /* its block offset inside the MCU (luma only) */
 } mcu_block;
 
-/* The single-code entry (bits | advance << 5) for a code the pair table has
- * no entry for (longer than PAIR_BITS), built after a refill (such an entry
- * can skip 31 bits). 0 for an invalid code. */
-static unsigned ac_single(bit_reader *b, const huff_dec *t)
-{
-    br_refill(b);
-    int len, v = huff_slow(t, b->bits, &len);
-    if (v < 0)
-        return 0;
-    return (unsigned)(len + (v & 15)) | (unsigned)ac_advance(v) << 5;
-}
-
-/* One lookup in the pair table (huff_pairs): moves past one or two codes.
- * top: b->bits as it was before the refill that preceded this step (see
- * skip_ac). Returns 1 while the block goes on, 0 at its end, -1 on an
- * invalid code. */
-static inline int ac_step(bit_reader *b, const huff_dec *t, int *k, uint64_t top)
-{
-    uint32_t e = t->pair[top >> (64 - PAIR_BITS)];
-    if (__builtin_expect((int32_t)e <= 0, 0) && e) /* a long code: its second table */
-        e = t->pair[(e & 0xFFFF) + (top >> (64 - PAIR_BITS - 4) & 15)];
-    if (__builtin_expect(e == 0, 0)) {
-        unsigned s = ac_single(b, t);
-        if (!s)
-            return -1;
-        br_drop(b, (int)(s & 31));
-        *k += (int)(s >> 5);
-        return *k < 64;
-    }
-    /* One branch while the block goes on: when both codes together stay
-     * inside it, so does the first (atot >= a1); only at its end is it
-     * asked which code ended it (1.67 -> 1.55 ms for the 1920x1080 photo,
-     * against a test of each). btot is below 32, so & 63 takes the same
-     * bits: x86 shifts by a register's low 6 bits, so the compiler drops
-     * the mask and the shift follows the table load directly (1.88 ->
-     * 1.78 ms against & 31). */
-    const int k2 = *k + (int)(e >> 8 & 255);
-    if (__builtin_expect(k2 < 64, 1)) {
-        br_drop(b, (int)(e & 63));
-        *k = k2;
-        return 1;
-    }
-    br_drop(b, *k + (int)(e >> 24) >= 64 ? (int)(e >> 16 & 31) : (int)(e & 63));
-    return 0;
-}
-
-/* Walks one block's AC codes. Returns 0 on an invalid code. A refill before
- * every lookup, without testing the bit count (that branch follows the data
- * and was mispredicted), and the lookup indexed by the bits from before the
- * refill: a refill leaves at least 56 bits and a step skips at most 31 (a
- * pair entry PAIR_BITS + 15 = 27, a longer code refills for itself), so
- * at least 25 of them, more than PAIR_BITS, were there already. The refill's
- * OR (which waits on the bit count the last step left) then runs beside the
- * table load instead of before it. With two lookups per refill and the
- * lookup after it: 1.78 -> 1.72 ms for a 1920x1080 photo (Zen 4 VM), 1.67
- * with read_dc doing the same. It is called right after read_dc, which
- * refilled and then took at most 27 bits: its first lookup finds at least
- * 29 there without a refill of its own. */
-static inline int skip_ac(bit_reader *b, const huff_dec *t)
-{
-    int k = 1, r;
-    do {
-        const uint64_t top = b->bits;
-        br_refill(b);
-        r = ac_step(b, t, &k, top);
-    } while (r > 0);
-    return r == 0;
-}
-
-/* The DC difference of one block. Returns 0 on an invalid code. */
-static inline int read_dc(bit_reader *b, const huff_dec *t, int32_t *diff)
-{
-    /* as skip_ac: at least 25 bits are there on entry (56 after a seek),
-     * more than LUT_BITS; a DC code and its value take at most 27 */
-    const uint64_t top = b->bits;
-    br_refill(b);
-    unsigned e = t->lut[top >> (64 - LUT_BITS)];
-    int len, s;
-    if (__builtin_expect(e != 0, 1)) {
-        len = (int)(e & 31);
-        s = (int)(e >> 5);
-    } else {
-        s = huff_slow(t, b->bits, &len);
-        if (s < 0)
-            return 0;
-    }
-    /* Without a branch on s == 0 (a difference of zero, common in smooth
-     * areas, and mispredicted): the value's s bits after the code, masked
-     * to 0 when there are none (the shift is then by 0, not 64). */
-    const uint64_t v = b->bits << len;
-    const int32_t r = (int32_t)((v >> ((64 - s) & 63)) & (uint64_t)-(int64_t)(s != 0));
-    br_drop(b, len + s);
-    /* HUFF_EXTEND: values below 2^(s-1) are negative */
-    const int32_t half = (int32_t)((1u << s) >> 1);
-    *diff = r < half ? r - (int32_t)(1u << s) + 1 : r;
-    return 1;
-}
-
 int jpeg_dc_decode(const uint8_t *data, size_t len, uint8_t *out, int ow, int oh)
 {
     return jpeg_dc_decode_how(data, len, out, ow, oh, JPEG_DC_LANES_AUTO) != 0;
 }
 
 /* The luma pixels from the predictors the lanes found, in scan order: first
- * each predictor's pixel in place (a loop the compiler vectorizes), then
- * each MCU's luma blocks to their places. */
-static void lanes_pixels(uint16_t *dcv, const mcu_block *blk, int nblk, int mcus_x, int mcus_y,
+ * each predictor's pixel in place, then each MCU's luma blocks to their
+ * places. Not inlined: inside jpeg_dc_decode_how GCC 12 -O3 no longer
+ * vectorizes the first loop (-fopt-info-vec). */
+__attribute__((noinline)) static void lanes_pixels(uint16_t *dcv, const mcu_block *blk, int nblk, int mcus_x, int mcus_y,
                          int mcu_w, int mcu_h, int q, uint8_t *out, int ow, int oh)
 {
     int dx[MAX_BLOCKS_IN_MCU], dy[MAX_BLOCKS_IN_MCU], ny = 0;

@@ -437,7 +437,7 @@ typedef struct {
 
 enum { WALK_INVALID = -1, WALK_PASSED = -2, WALK_ENDED = -3 };
 
-/* The true walk from t, one code at a time with the lanes' tables, writing
+/* The true walk from t, with jpeg_dc.c's sequential steps, writing
  * the luma predictors it passes to dcv, until a block start that lane l
  * noted (same bit, same block of the MCU): returns that note's index, with
  * t at it. Or WALK_ENDED at the scan's last block's end (nblocks walked),
@@ -454,9 +454,16 @@ static int true_walk(const lanes_walk *w, int l, walk_state *t, uint16_t *dcv, l
     const lane_notes *n = &w->notes;
     const uint32_t *np = n->pos + (size_t)l * n->cap, *nc = n->c + (size_t)l * n->cap;
     const uint32_t nn = w->nnote[l];
+    /* jpeg_dc.c's reader and steps, from bit t->pos: a seek leaves at
+     * least 56 - 7 bits, more than read_dc needs on entry */
+    bit_reader b;
+    b.buf = w->stream;
+    br_seek(&b, t->pos >> 3);
+    br_drop(&b, (int)(t->pos & 7));
     uint32_t i = 0, pos = t->pos, c = t->c;
     int ret;
     for (;;) {
+        pos = (uint32_t)br_used(&b);
         if (t->na == nblocks) {
             ret = WALK_ENDED;
             break;
@@ -472,49 +479,20 @@ static int true_walk(const lanes_walk *w, int l, walk_state *t, uint16_t *dcv, l
         if (ret >= 0)
             break;
         ret = WALK_INVALID;
-        if (pos > w->nbits + OVERRUN_BITS)
+        int32_t diff;
+        if (pos > w->nbits + OVERRUN_BITS || !read_dc(&b, m->dc[c], &diff))
             break;
-        uint64_t bits;
-        int len;
-        memcpy(&bits, w->stream + (pos >> 3), 8);
-        bits = __builtin_bswap64(bits) << (pos & 7);
-        unsigned e = m->dc[c]->lut[bits >> (64 - LUT_BITS)];
-        int v = (int)(e >> 5);
-        len = (int)(e & 31);
-        if (!e && (v = huff_decode16(m->dc[c], (uint32_t)(bits >> 48), 16, &len)) < 0)
-            break;
-        const int32_t r = v ? (int32_t)((bits << len) >> (64 - v)) : 0;
-        const int32_t diff = r < (int32_t)((1u << v) >> 1) ? r - (int32_t)(1u << v) + 1 : r;
-        pos += (uint32_t)(len + v);
         if (m->is_luma[c]) {
             if (t->nl >= nluma)
                 break;
             t->pred += (uint32_t)diff;
             dcv[t->nl++] = (uint16_t)t->pred;
         }
-        for (int k = 1; k < 64;) {
-            memcpy(&bits, w->stream + (pos >> 3), 8);
-            bits = __builtin_bswap64(bits) << (pos & 7);
-            uint32_t p = m->ac[c]->pair[bits >> (64 - PAIR_BITS)];
-            if (p & PAIR_LONG)
-                p = m->ac[c]->pair[(p & 0xFFFF) + (bits >> (64 - PAIR_BITS - 4) & 15)];
-            if (!p) {
-                if ((v = huff_decode16(m->ac[c], (uint32_t)(bits >> 48), 16, &len)) < 0)
-                    goto out;
-                pos += (uint32_t)(len + (v & 15));
-                k += ac_advance(v);
-            } else if (k + (int)(p >> 8 & 255) < 64) {
-                pos += p & 63;
-                k += (int)(p >> 8 & 255);
-            } else {
-                pos += k + (int)(p >> 24) >= 64 ? p >> 16 & 31 : p & 63;
-                k = 64;
-            }
-        }
+        if (!skip_ac(&b, m->ac[c]))
+            break;
         t->na++;
         c = c + 1 == (uint32_t)m->nblk ? 0 : c + 1;
     }
-out:
     t->pos = pos;
     t->c = c;
     return ret;
