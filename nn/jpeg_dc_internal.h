@@ -59,6 +59,14 @@ static inline int ac_advance(int v)
     return s ? r + 1 : r == 15 ? 16 : 64;
 }
 
+/* libjpeg's HUFF_EXTEND: the s value bits r as a signed difference (values
+ * below 2^(s-1) are negative). */
+static inline int32_t huff_extend(int32_t r, int s)
+{
+    const int32_t half = (int32_t)((1u << s) >> 1);
+    return r < half ? r - (int32_t)(1u << s) + 1 : r;
+}
+
 /* The symbol of the code at the top of bits when the lookup tables have no
  * entry for it (it is longer than their window), by canonical decoding from
  * length 1 as libjpeg's jpeg_huff_decode does; its length goes to *len.
@@ -202,9 +210,7 @@ static inline int read_dc(bit_reader *b, const huff_dec *t, int32_t *diff)
     const uint64_t v = b->bits << len;
     const int32_t r = (int32_t)((v >> ((64 - s) & 63)) & (uint64_t)-(int64_t)(s != 0));
     br_drop(b, len + s);
-    /* HUFF_EXTEND: values below 2^(s-1) are negative */
-    const int32_t half = (int32_t)((1u << s) >> 1);
-    *diff = r < half ? r - (int32_t)(1u << s) + 1 : r;
+    *diff = huff_extend(r, s);
     return 1;
 }
 

@@ -136,11 +136,10 @@ static void lane_step_slow(lanes_walk *w, int l, lane_state *s)
     const int c = (int)s->c;
     int len;
     if (s->k == 0) {
-        const int v = huff_decode16(w->mcu->dc[c], (uint32_t)(bits >> 48), 16, &len);
+        const int v = huff_slow(w->mcu->dc[c], bits, &len);
         if (v < 0)
             goto invalid;
-        const int32_t r = v ? (int32_t)((bits << len) >> (64 - v)) : 0;
-        const int32_t diff = r < (int32_t)((1u << v) >> 1) ? r - (int32_t)(1u << v) + 1 : r;
+        const int32_t diff = huff_extend(v ? (int32_t)((bits << len) >> (64 - v)) : 0, v);
         s->pos += (uint32_t)(len + v);
         s->k = 1;
         if (w->mcu->is_luma[c]) {
@@ -148,7 +147,7 @@ static void lane_step_slow(lanes_walk *w, int l, lane_state *s)
             w->log[w->nlog++] = (s->sum & 0xFFFF) | (uint32_t)l << 16;
         }
     } else {
-        const int v = huff_decode16(w->mcu->ac[c], (uint32_t)(bits >> 48), 16, &len);
+        const int v = huff_slow(w->mcu->ac[c], bits, &len);
         if (v < 0)
             goto invalid;
         s->pos += (uint32_t)(len + (v & 15));
