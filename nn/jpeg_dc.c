@@ -266,46 +266,54 @@ static void huff_window(uint16_t *tab, int bits, const int *size, const int *cod
  * be a prefix of a longer one). Decoding each window by searching the code
  * lengths, twice, took 2.5% of a 1920x1080 JPEG's decoding, per request.
  *
- * A window that starts a longer code (at most 16 bits, so the next 4 bits
- * finish it) gets PAIR_LONG and the index of a table of 16 single-code
- * entries in pair format, for up to LONG_PREFIXES windows: the photo's 2,743
- * 16-bit codes each cost a canonical decoding before, and a lane of
- * jpeg_dc_lanes.c stepping one at a time outside its vectors. */
+ * The windows that start a longer code (at most 16 bits, so the next 4 bits
+ * finish it) are the last ones, from t->long_from on (canonical codes grow
+ * with their length). When there are at most LONG_PREFIXES of them, each
+ * gets PAIR_LONG and the index of its table of 16 single-code entries in
+ * pair format, in their order after the pair table, so that window x's
+ * table is at (1 << PAIR_BITS) + 16 * (x - long_from): jpeg_dc_lanes.c
+ * computes the index of a long code's entry instead of looking it up
+ * first. The photo's 2,743 16-bit codes each cost a canonical decoding
+ * before these tables; with more such windows (a table with few codes) the
+ * long codes still do. */
 static void huff_pairs(huff_dec *t, const int *size, const int *code, int ncodes)
 {
     uint16_t one[1 << PAIR_BITS];
     huff_window(one, PAIR_BITS, size, code, t->vals, ncodes, 4);
-    int nlong = 0, tries = 0; /* tries: an incomplete table has many windows without a code */
+    uint32_t from = 0;
+    while (from < 1u << PAIR_BITS && one[from])
+        from++;
+    t->long_from = (1u << PAIR_BITS) - from <= LONG_PREFIXES ? from : 1u << PAIR_BITS;
     for (uint32_t x = 0; x < 1u << PAIR_BITS; x++) {
         const int e1 = one[x];
         if (!e1) {
             t->pair[x] = 0;
-            if (nlong < LONG_PREFIXES && tries++ < 2 * LONG_PREFIXES) {
+            if (x >= t->long_from) {
                 /* a longer code, or none: its second table (0 where there
                  * is no code) */
-                uint32_t *sub = &t->pair[(1 << PAIR_BITS) + 16 * nlong];
-                int any = 0;
+                const uint32_t at = (1u << PAIR_BITS) + 16 * (x - t->long_from);
+                uint32_t *sub = &t->pair[at];
                 for (uint32_t y = 0; y < 16; y++) {
                     int len, v = huff_decode16(t, x << 4 | y, 16, &len);
                     uint32_t b = v < 0 ? 0 : (uint32_t)(len + (v & 15)), a = v < 0 ? 0 : (uint32_t)ac_advance(v);
-                    sub[y] = v < 0 ? 0 : b | a << 8 | b << 16 | a << 24;
-                    any |= v >= 0;
+                    sub[y] = v < 0 ? 0 : b | (a == 64 ? PAIR_EOB : 0) | a << 8 | b << 16 | a << 24;
                 }
-                if (any)
-                    t->pair[x] = PAIR_LONG | (uint32_t)((1 << PAIR_BITS) + 16 * nlong++);
+                t->pair[x] = PAIR_LONG | at;
             }
             continue;
         }
         const int v1 = e1 >> 4;
-        int b1 = (e1 & 15) + (v1 & 15), a1 = ac_advance(v1), btot = b1, atot = a1;
-        if (a1 < 64 && b1 < PAIR_BITS) {
-            const int e2 = one[(x << b1) & ((1u << PAIR_BITS) - 1)], len2 = e2 & 15;
-            if (e2 && len2 <= PAIR_BITS - b1) {
-                btot = b1 + len2 + (e2 >> 4 & 15);
-                atot = a1 + ac_advance(e2 >> 4);
-            }
+        const int b1 = (e1 & 15) + (v1 & 15), a1 = ac_advance(v1);
+        int btot = b1, atot = a1, a = a1;
+        for (int n = 1; n < PAIR_CODES && a < 64 && btot < PAIR_BITS; n++) {
+            const int e2 = one[(x << btot) & ((1u << PAIR_BITS) - 1)], len2 = e2 & 15;
+            if (!e2 || len2 > PAIR_BITS - btot)
+                break;
+            btot += len2 + (e2 >> 4 & 15);
+            atot += a = ac_advance(e2 >> 4);
         }
-        t->pair[x] = (uint32_t)btot | (uint32_t)atot << 8 | (uint32_t)b1 << 16 | (uint32_t)a1 << 24;
+        t->pair[x] = (uint32_t)btot | (a == 64 ? PAIR_EOB : 0) | (uint32_t)atot << 8 | (uint32_t)b1 << 16 |
+                     (uint32_t)a1 << 24;
     }
 }
 
@@ -351,7 +359,12 @@ static int huff_build(huff_dec *t, const huff_spec *sp, int is_dc)
     for (p = 0; p < ncodes; p++)
         if (sp->vals[p] > 15)
             return 0;
-    huff_window(t->lut, LUT_BITS, size, code, t->vals, ncodes, 5);
+    uint16_t one[1 << LUT_BITS];
+    huff_window(one, LUT_BITS, size, code, t->vals, ncodes, 5);
+    for (int x = 0; x < 1 << LUT_BITS; x++) {
+        const uint32_t len = one[x] & 31u, v = (uint32_t)one[x] >> 5;
+        t->lut[x] = one[x] ? (len + v) | 1u << 8 | v << 16 | len << 24 : 0;
+    }
     return 1;
 }
 

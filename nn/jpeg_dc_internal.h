@@ -20,6 +20,10 @@
 /* A pair entry with this bit set: a code longer than PAIR_BITS bits, whose
  * entry (pair format, one code) is at pair[(e & 0xFFFF) + next 4 bits]. */
 #define PAIR_LONG 0x80000000u
+/* Codes per pair entry, at most (see huff_pairs). */
+#define PAIR_CODES 3
+/* A pair entry with this bit set ends with an end of block. */
+#define PAIR_EOB 0x80u
 #define MAX_BLOCKS_IN_MCU 10 /* libjpeg's D_MAX_BLOCKS_IN_MCU */
 /* Zero bytes after the unstuffed stream: more than one MCU can read before the
  * per-MCU bounds check sees it ran off the end (10 blocks x 64 codes of at
@@ -28,10 +32,16 @@
 
 /* Decoding tables for one Huffman table, in the role (DC or AC) it plays. */
 typedef struct {
-    uint16_t lut[1 << LUT_BITS]; /* DC tables; 0: code longer than LUT_BITS, or invalid */
+    /* DC tables: for each LUT_BITS-bit window that starts a code, the code's
+     * length with its value's s bits, and a move of 1 along the block, where
+     * a pair entry has its bits and advance (btot | 1 << 8); then s << 16 |
+     * length << 24. 0: a code longer than LUT_BITS, or invalid. */
+    uint32_t lut[1 << LUT_BITS];
     /* AC tables only: the pair table (see huff_pairs), then LONG_PREFIXES
      * tables of 16 entries for the codes longer than PAIR_BITS bits. */
     uint32_t pair[(1 << PAIR_BITS) + 16 * LONG_PREFIXES];
+    uint32_t long_from; /* AC: the first window that starts a code longer than
+                         * PAIR_BITS; 1 << PAIR_BITS when they have no second tables */
     int32_t maxcode[18];          /* largest code of length l, -1 if none */
     int32_t valoffset[18];        /* code + valoffset[l] = index into vals */
     uint8_t vals[256];
@@ -160,8 +170,13 @@ static inline int ac_step(bit_reader *b, const huff_dec *t, int *k, uint64_t top
         *k = k2;
         return 1;
     }
-    br_drop(b, *k + (int)(e >> 24) >= 64 ? (int)(e >> 16 & 31) : (int)(e & 63));
-    return 0;
+    if ((e & PAIR_EOB) && k2 < 128) {
+        br_drop(b, (int)(e & 63));
+        return 0;
+    }
+    br_drop(b, (int)(e >> 16 & 31));
+    *k += (int)(e >> 24);
+    return *k < 64;
 }
 
 /* Walks one block's AC codes. Returns 0 on an invalid code. A refill before
@@ -194,11 +209,11 @@ static inline int read_dc(bit_reader *b, const huff_dec *t, int32_t *diff)
      * more than LUT_BITS; a DC code and its value take at most 27 */
     const uint64_t top = b->bits;
     br_refill(b);
-    unsigned e = t->lut[top >> (64 - LUT_BITS)];
+    uint32_t e = t->lut[top >> (64 - LUT_BITS)];
     int len, s;
     if (__builtin_expect(e != 0, 1)) {
-        len = (int)(e & 31);
-        s = (int)(e >> 5);
+        len = (int)(e >> 24);
+        s = (int)(e >> 16 & 31);
     } else {
         s = huff_slow(t, b->bits, &len);
         if (s < 0)

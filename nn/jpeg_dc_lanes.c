@@ -61,6 +61,10 @@
  * every 64 steps, and reads stay inside STREAM_PAD: a gather reads 4 bytes
  * at pos / 8, a slow step 8). */
 #define OVERRUN_BITS (8 * 1024)
+#ifdef LANES_DEBUG
+static long dbg_lng, dbg_slow, dbg_note, dbg_first;
+#define slow_dbg(g, e, isdc) 0
+#endif
 
 /* The lanes' block starts, as noted: field[l * cap + i] is lane l's i-th
  * note. The bit, the block of the MCU, the luma and all blocks the lane
@@ -193,7 +197,10 @@ typedef struct {
 
 /* The constants of a step. */
 typedef struct {
-    __m512i bswap, dcoff, acoff, luma, nblk;
+    __m512i bswap, dcoff, acoff, long_from, long_off, luma, nblk;
+    /* kept here, where a step reads them as memory operands: set1 in the
+     * step made GCC rebuild each one from a register every step */
+    __m512i one, v7, v15, v31, v32, v63, v255, v256, vffff, vff00, k64, k128, eob;
 } step_consts;
 
 LANES_AVX512 static void group_spill(const lane_group *g, lane_state *s)
@@ -252,83 +259,90 @@ group_bits(const lanes_walk *w, const lane_group *g, const step_consts *K)
 {
     __m512i bits = _mm512_i32gather_epi32(_mm512_srli_epi32(g->pos, 3), (const void *)w->stream, 1);
     bits = _mm512_shuffle_epi8(bits, K->bswap);
-    return _mm512_sllv_epi32(bits, _mm512_and_si512(g->pos, _mm512_set1_epi32(7)));
+    return _mm512_sllv_epi32(bits, _mm512_and_si512(g->pos, K->v7));
 }
 
-/* Their table entries: tabs + the byte offset of block c's table. */
+/* Their table entries: tabs + block c's table (offsets in 32-bit entries). */
 LANES_AVX512 static inline __attribute__((always_inline)) __m512i
 group_entry(const lane_group *g, const step_consts *K, const char *tabs, __m512i bits)
 {
-    const __mmask16 isdc = _mm512_cmplt_epu32_mask(g->kc, _mm512_set1_epi32(256));
-    const __m512i idx_ac = _mm512_add_epi32(_mm512_permutexvar_epi32(g->kc, K->acoff),
-                                            _mm512_slli_epi32(_mm512_srli_epi32(bits, 32 - PAIR_BITS), 2));
-    const __m512i idx = _mm512_mask_add_epi32(idx_ac, isdc, _mm512_permutexvar_epi32(g->kc, K->dcoff),
-                                              _mm512_slli_epi32(_mm512_srli_epi32(bits, 32 - LUT_BITS), 1));
-    return _mm512_i32gather_epi32(idx, (const void *)tabs, 1);
+    const __mmask16 isdc = _mm512_cmplt_epu32_mask(g->kc, K->v256);
+    const __m512i w = _mm512_srli_epi32(bits, 32 - PAIR_BITS);
+    __m512i idx = _mm512_add_epi32(_mm512_permutexvar_epi32(g->kc, K->acoff), w);
+    /* A window from long_from on starts a code longer than PAIR_BITS: its
+     * entry is in the second tables, at long_off + the window's first 16
+     * bits (huff_pairs), one lookup as for any other code. */
+    idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(w, _mm512_permutexvar_epi32(g->kc, K->long_from)),
+                                _mm512_permutexvar_epi32(g->kc, K->long_off), _mm512_srli_epi32(bits, 16));
+    idx = _mm512_mask_add_epi32(idx, isdc, _mm512_permutexvar_epi32(g->kc, K->dcoff),
+                                _mm512_srli_epi32(bits, 32 - LUT_BITS));
+    return _mm512_i32gather_epi32(idx, (const void *)tabs, 4);
 }
 
 /* The step itself, from the lanes' bits and entries. */
 LANES_AVX512 static inline __attribute__((always_inline)) void
-group_step(lanes_walk *w, lane_group *g, const step_consts *K, const char *tabs, int gi,
-           __m512i bits, __m512i e)
+group_step(lanes_walk *w, lane_group *g, const step_consts *K, int gi,
+           __m512i bits, __m512i e, size_t *nlog)
 {
-    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-    const __m512i v31 = _mm512_set1_epi32(31), k64 = _mm512_set1_epi32(64 << 8);
+    const __m512i zero = _mm512_setzero_si512(), one = K->one, k64 = K->k64;
     const __m512i pos = g->pos, kc = g->kc;
-    const __mmask16 isdc = _mm512_cmplt_epu32_mask(kc, _mm512_set1_epi32(256));
-    e = _mm512_mask_and_epi32(e, isdc, e, _mm512_set1_epi32(0xFFFF)); /* DC entries are 16-bit */
-    const __mmask16 lng = _mm512_mask_cmplt_epi32_mask(g->live & (__mmask16)~isdc, e, zero);
-    if (lng) {
-        /* a code longer than PAIR_BITS: its entry in the second table */
-        const __m512i sub = _mm512_add_epi32(_mm512_and_si512(e, _mm512_set1_epi32(0xFFFF)),
-                                             _mm512_and_si512(_mm512_srli_epi32(bits, 32 - PAIR_BITS - 4),
-                                                              _mm512_set1_epi32(15)));
-        const __m512i idx2 = _mm512_add_epi32(_mm512_permutexvar_epi32(kc, K->acoff), _mm512_slli_epi32(sub, 2));
-        e = _mm512_mask_i32gather_epi32(e, lng, idx2, (const void *)tabs, 1);
+    const __mmask16 live = g->live;
+    const __mmask16 isdc = _mm512_cmplt_epu32_mask(kc, K->v256);
+    /* The walk, as ac_step and read_dc: a DC entry is a pair entry of one
+     * code that moves 1 along the block, so both take the same path, and an
+     * entry of 0 (a code the tables do not hold: slow, below) moves nothing.
+     * Everything the next lookup waits on is then a few operations from
+     * the gathered entry: all its bits, and k + atot while the block goes
+     * on (atot at bits 8..15 of the entry as k is in kc). */
+    g->pos = _mm512_mask_add_epi32(pos, live, pos, _mm512_and_si512(e, K->v63));
+    const __m512i k2c = _mm512_add_epi32(kc, _mm512_and_si512(e, K->vff00));
+    const __mmask16 cont = _mm512_mask_cmplt_epu32_mask(live, k2c, k64);
+    __mmask16 end = live & (__mmask16)~cont;
+    /* At a block's end (the MCU's next block) all the entry's codes count
+     * when its last is the end of block and the block did not end before it
+     * (k + the others' advance < 64); else only its first does, which may
+     * or may not end the block (its last coefficient ended it): rare. */
+    __m512i c1 = _mm512_add_epi32(_mm512_and_si512(kc, K->v255), one);
+    c1 = _mm512_mask_mov_epi32(c1, _mm512_cmpeq_epi32_mask(c1, K->nblk), zero);
+    __m512i knew = _mm512_mask_mov_epi32(c1, cont, k2c);
+    const __mmask16 first = _mm512_mask_cmpge_epu32_mask(end, k2c, K->k128) |
+                            (end & (__mmask16)~_mm512_test_epi32_mask(e, K->eob));
+#ifdef LANES_DEBUG
+    dbg_first += first != 0;
+#endif
+    if (first) {
+        const __m512i k1c =
+            _mm512_add_epi32(kc, _mm512_and_si512(_mm512_srli_epi32(e, 16), K->vff00));
+        const __mmask16 goes_on = _mm512_mask_cmplt_epu32_mask(first, k1c, k64);
+        g->pos = _mm512_mask_add_epi32(g->pos, first, pos,
+                                       _mm512_and_si512(_mm512_srli_epi32(e, 16), K->v31));
+        knew = _mm512_mask_mov_epi32(knew, goes_on, k1c);
+        end &= (__mmask16)~goes_on;
     }
-    const __mmask16 slow = _mm512_mask_cmpeq_epi32_mask(g->live, e, zero);
-    const __mmask16 ok = g->live & (__mmask16)~slow;
-    const __mmask16 dc = ok & isdc, ac = ok & (__mmask16)~isdc;
+    g->kc = knew;
 
     /* DC: the code's length and its value's s bits (read_dc). A right
      * shift by 32 (s = 0) gives 0. */
-    const __m512i len = _mm512_and_si512(e, v31), s = _mm512_srli_epi32(e, 5);
-    const __m512i r = _mm512_srlv_epi32(_mm512_sllv_epi32(bits, len), _mm512_sub_epi32(_mm512_set1_epi32(32), s));
+    const __mmask16 slow = _mm512_mask_testn_epi32_mask(live, e, e);
+    const __m512i luma = _mm512_permutexvar_epi32(kc, K->luma); /* 1 or 0 */
+    const __mmask16 logged = _mm512_mask_test_epi32_mask(isdc & live & (__mmask16)~slow, luma, luma);
+    const __m512i len = _mm512_srli_epi32(e, 24), s = _mm512_and_si512(_mm512_srli_epi32(e, 16), K->v31);
+    const __m512i r = _mm512_srlv_epi32(_mm512_sllv_epi32(bits, len), _mm512_sub_epi32(K->v32, s));
     const __m512i one_s = _mm512_sllv_epi32(one, s);
     const __mmask16 neg = _mm512_cmplt_epi32_mask(r, _mm512_srli_epi32(one_s, 1));
     const __m512i diff = _mm512_mask_sub_epi32(r, neg, r, _mm512_sub_epi32(one_s, one));
-    const __m512i luma = _mm512_permutexvar_epi32(kc, K->luma); /* 1 or 0 */
-    const __mmask16 logged = dc & _mm512_test_epi32_mask(luma, luma);
     g->sum = _mm512_mask_add_epi32(g->sum, logged, g->sum, diff);
-    const __m512i entry = _mm512_or_si512(_mm512_and_si512(g->sum, _mm512_set1_epi32(0xFFFF)), g->logtag);
-    _mm512_storeu_si512(w->log + w->nlog, _mm512_maskz_compress_epi32(logged, entry));
-    w->nlog += (size_t)__builtin_popcount(logged);
-
-    /* AC (ac_step): both codes while the block goes on (k + atot < 64,
-     * atot at bits 8..15 of the entry as k is in kc); at its end, only the
-     * first when it was the one that ended it (k + a1 >= 64). */
-    const __m512i k2c = _mm512_add_epi32(kc, _mm512_and_si512(e, _mm512_set1_epi32(0xFF00)));
-    const __mmask16 cont = _mm512_mask_cmplt_epu32_mask(ac, k2c, k64);
-    const __mmask16 end = ac & (__mmask16)~cont;
-    const __mmask16 first = _mm512_mask_cmpge_epu32_mask(
-        end, _mm512_add_epi32(kc, _mm512_and_si512(_mm512_srli_epi32(e, 16), _mm512_set1_epi32(0xFF00))), k64);
-    __m512i adv = _mm512_and_si512(e, _mm512_set1_epi32(63));
-    adv = _mm512_mask_and_epi32(adv, first, _mm512_srli_epi32(e, 16), v31);
-    adv = _mm512_mask_add_epi32(adv, dc, len, s);
-    g->pos = _mm512_mask_add_epi32(pos, ok, pos, adv);
-
-    /* kc: k2 while the block goes on, k = 1 after a DC code, and at a
-     * block's end the MCU's next block. */
-    __m512i c1 = _mm512_add_epi32(_mm512_and_si512(kc, _mm512_set1_epi32(255)), one);
-    c1 = _mm512_mask_mov_epi32(c1, _mm512_cmpeq_epi32_mask(c1, K->nblk), zero);
-    __m512i knew = _mm512_mask_mov_epi32(c1, cont, k2c);
-    knew = _mm512_mask_add_epi32(knew, dc, kc, _mm512_set1_epi32(256));
-    g->kc = _mm512_mask_mov_epi32(kc, ok, knew);
+    const __m512i entry = _mm512_or_si512(_mm512_and_si512(g->sum, K->vffff), g->logtag);
+    _mm512_storeu_si512(w->log + *nlog, _mm512_maskz_compress_epi32(logged, entry));
+    *nlog += (size_t)__builtin_popcount(logged);
     g->jall = _mm512_mask_add_epi32(g->jall, end, g->jall, one);
     g->jl = _mm512_mask_add_epi32(g->jl, end, g->jl, luma);
 
     const __mmask16 tail = _mm512_mask_cmpge_epu32_mask(end, g->pos, g->end);
     const __mmask16 note = tail | _mm512_mask_cmpeq_epi32_mask(end, g->jall, g->next);
+#ifdef LANES_DEBUG
+    dbg_note += note != 0;
+#endif
     if (note) {
         const lane_notes *n = &w->notes;
         const __m512i at = _mm512_add_epi32(g->note_at, _mm512_slli_epi32(g->nnote, 2));
@@ -349,13 +363,18 @@ group_step(lanes_walk *w, lane_group *g, const step_consts *K, const char *tabs,
                                    _mm512_set1_epi32(-1));
         g->next = _mm512_mask_mov_epi32(g->next, note, nx);
     }
+#ifdef LANES_DEBUG
+    dbg_slow += slow != 0;
+#endif
     if (slow) {
         lane_state st[16];
+        w->nlog = *nlog;
         group_spill(g, st);
         for (int i = 0; i < 16; i++)
             if (slow >> i & 1)
                 lane_step_slow(w, gi * 16 + i, &st[i]);
         group_fill(g, st);
+        *nlog = w->nlog;
     }
 }
 
@@ -363,17 +382,37 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
 {
     const lanes_mcu *m = w->mcu;
     step_consts K;
-    uint32_t dcoff[16] = {0}, acoff[16] = {0}, luma[16] = {0};
+    uint32_t dcoff[16] = {0}, acoff[16] = {0}, long_from[16] = {0}, long_off[16] = {0}, luma[16] = {0};
     for (int c = 0; c < m->nblk; c++) {
-        dcoff[c] = (uint32_t)((const char *)m->dc[c]->lut - (const char *)tabs);
-        acoff[c] = (uint32_t)((const char *)m->ac[c]->pair - (const char *)tabs);
+        /* in entries: the gathers scale by 4, one shift less before each */
+        dcoff[c] = (uint32_t)(((const char *)m->dc[c]->lut - (const char *)tabs) / 4);
+        acoff[c] = (uint32_t)(((const char *)m->ac[c]->pair - (const char *)tabs) / 4);
         luma[c] = (uint32_t)m->is_luma[c];
+        long_from[c] = m->ac[c]->long_from;
+        /* window x's second table at pair + (1 << PAIR_BITS) + 16 * (x - long_from),
+         * its entry y there: pair + the window's 16 bits + long_off (mod 2^32) */
+        long_off[c] = acoff[c] + (1u << PAIR_BITS) - 16 * long_from[c];
     }
     K.dcoff = _mm512_loadu_si512(dcoff);
     K.acoff = _mm512_loadu_si512(acoff);
+    K.long_from = _mm512_loadu_si512(long_from);
+    K.long_off = _mm512_loadu_si512(long_off);
     K.luma = _mm512_loadu_si512(luma);
     K.nblk = _mm512_set1_epi32(m->nblk);
     K.bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+    K.one = _mm512_set1_epi32(1);
+    K.v7 = _mm512_set1_epi32(7);
+    K.v15 = _mm512_set1_epi32(15);
+    K.v31 = _mm512_set1_epi32(31);
+    K.v32 = _mm512_set1_epi32(32);
+    K.v63 = _mm512_set1_epi32(63);
+    K.v255 = _mm512_set1_epi32(255);
+    K.v256 = _mm512_set1_epi32(256);
+    K.vffff = _mm512_set1_epi32(0xFFFF);
+    K.vff00 = _mm512_set1_epi32(0xFF00);
+    K.k64 = _mm512_set1_epi32(64 << 8);
+    K.k128 = _mm512_set1_epi32(128 << 8);
+    K.eob = _mm512_set1_epi32(PAIR_EOB);
 
     lane_group g[GROUPS];
     for (int gi = 0; gi < GROUPS; gi++) {
@@ -392,14 +431,16 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
     }
     const char *t = (const char *)tabs;
     const __m512i far = _mm512_set1_epi32((int)(w->nbits + OVERRUN_BITS));
-    for (unsigned it = 1;; it++) {
+    size_t nlog = w->nlog; /* w->nlog only around slow steps: a register, not memory, between */
+    unsigned it;
+    for (it = 1;; it++) {
         __mmask16 any = 0;
         for (int gi = 0; gi < GROUPS; gi++)
             any |= g[gi].live;
         if (!any || w->lost)
             break;
         /* each step logs at most 16 entries per group, plus its slow steps */
-        if (w->nlog + 2 * NLANES > w->log_cap) {
+        if (nlog + 2 * NLANES > w->log_cap) {
             w->lost = 1;
             break;
         }
@@ -419,8 +460,13 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
             e[gi] = group_entry(&g[gi], &K, t, bits[gi]);
 #pragma GCC unroll 8
         for (int gi = 0; gi < GROUPS; gi++)
-            group_step(w, &g[gi], &K, t, gi, bits[gi], e[gi]);
+            group_step(w, &g[gi], &K, gi, bits[gi], e[gi], &nlog);
     }
+    w->nlog = nlog;
+#ifdef LANES_DEBUG
+    fprintf(stderr, "rounds %u lng %ld note %ld slow %ld first %ld\n", it, dbg_lng, dbg_note, dbg_slow, dbg_first);
+    dbg_lng = dbg_note = dbg_slow = dbg_first = 0;
+#endif
     for (int gi = 0; gi < GROUPS; gi++) {
         _mm512_storeu_si512(w->nnote + gi * 16, g[gi].nnote);
         _mm512_storeu_si512(w->ntail + gi * 16, g[gi].ntail);
