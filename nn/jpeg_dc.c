@@ -274,7 +274,7 @@ static void huff_window(uint16_t *tab, int bits, const int *size, const int *cod
  * with their length). When there are at most LONG_PREFIXES of them, each
  * gets PAIR_LONG and the index of its table of 16 single-code entries in
  * pair format, in their order after the pair table, so that window x's
- * table is at (1 << PAIR_BITS) + 16 * (x - long_from): jpeg_dc_lanes.c
+ * table is at (1 << PAIR_BITS) + (x - long_from) << LONG_BITS: jpeg_dc_lanes.c
  * computes the index of a long code's entry instead of looking it up
  * first. The photo's 2,743 16-bit codes each cost a canonical decoding
  * before these tables; with more such windows (a table with few codes) the
@@ -294,10 +294,10 @@ static void huff_pairs(huff_dec *t, const int *size, const int *code, int ncodes
             if (x >= t->long_from) {
                 /* a longer code, or none: its second table (0 where there
                  * is no code) */
-                const uint32_t at = (1u << PAIR_BITS) + 16 * (x - t->long_from);
+                const uint32_t at = (1u << PAIR_BITS) + ((x - t->long_from) << LONG_BITS);
                 uint32_t *sub = &t->pair[at];
-                for (uint32_t y = 0; y < 16; y++) {
-                    int len, v = huff_decode16(t, x << 4 | y, 16, &len);
+                for (uint32_t y = 0; y < 1u << LONG_BITS; y++) {
+                    int len, v = huff_decode16(t, x << LONG_BITS | y, 16, &len);
                     uint32_t b = v < 0 ? 0 : (uint32_t)(len + (v & 15)), a = v < 0 ? 0 : (uint32_t)ac_advance(v);
                     sub[y] = v < 0 ? 0 : b | (a == 64 ? PAIR_EOB : 0) | a << 8 | b << 16 | a << 24;
                 }

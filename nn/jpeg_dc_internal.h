@@ -17,11 +17,14 @@
  * bits, for up to this many of them (a photo's 16-bit AC codes were 2,743
  * lookups a 1920x1080 one, each a canonical decoding before). */
 #define LONG_PREFIXES 32
+/* The second tables' entries: indexed by the bits after the window, up to
+ * 16 in all (JPEG's longest code). */
+#define LONG_BITS (16 - PAIR_BITS)
 /* A pair entry with this bit set: a code longer than PAIR_BITS bits, whose
- * entry (pair format, one code) is at pair[(e & 0xFFFF) + next 4 bits]. */
+ * entry (pair format, one code) is at pair[(e & 0xFFFF) + next LONG_BITS bits]. */
 #define PAIR_LONG 0x80000000u
 /* Codes per pair entry, at most (see huff_pairs). */
-#define PAIR_CODES 3
+#define PAIR_CODES 4
 /* A pair entry with this bit set ends with an end of block. */
 #define PAIR_EOB 0x80u
 #define MAX_BLOCKS_IN_MCU 10 /* libjpeg's D_MAX_BLOCKS_IN_MCU */
@@ -39,7 +42,7 @@ typedef struct {
     uint32_t lut[1 << LUT_BITS];
     /* AC tables only: the pair table (see huff_pairs), then LONG_PREFIXES
      * tables of 16 entries for the codes longer than PAIR_BITS bits. */
-    uint32_t pair[(1 << PAIR_BITS) + 16 * LONG_PREFIXES];
+    uint32_t pair[(1 << PAIR_BITS) + (LONG_PREFIXES << LONG_BITS)];
     uint32_t long_from; /* AC: the first window that starts a code longer than
                          * PAIR_BITS; 1 << PAIR_BITS when they have no second tables */
     int32_t maxcode[18];          /* largest code of length l, -1 if none */
@@ -148,7 +151,7 @@ static inline int ac_step(bit_reader *b, const huff_dec *t, int *k, uint64_t top
 {
     uint32_t e = t->pair[top >> (64 - PAIR_BITS)];
     if (__builtin_expect((int32_t)e <= 0, 0) && e) /* a long code: its second table */
-        e = t->pair[(e & 0xFFFF) + (top >> (64 - PAIR_BITS - 4) & 15)];
+        e = t->pair[(e & 0xFFFF) + (top >> (64 - 16) & ((1u << LONG_BITS) - 1))];
     if (__builtin_expect(e == 0, 0)) {
         unsigned s = ac_single(b, t);
         if (!s)

@@ -389,9 +389,9 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
         acoff[c] = (uint32_t)(((const char *)m->ac[c]->pair - (const char *)tabs) / 4);
         luma[c] = (uint32_t)m->is_luma[c];
         long_from[c] = m->ac[c]->long_from;
-        /* window x's second table at pair + (1 << PAIR_BITS) + 16 * (x - long_from),
+        /* window x's second table at pair + (1 << PAIR_BITS) + (x - long_from) << LONG_BITS,
          * its entry y there: pair + the window's 16 bits + long_off (mod 2^32) */
-        long_off[c] = acoff[c] + (1u << PAIR_BITS) - 16 * long_from[c];
+        long_off[c] = acoff[c] + (1u << PAIR_BITS) - (long_from[c] << LONG_BITS);
     }
     K.dcoff = _mm512_loadu_si512(dcoff);
     K.acoff = _mm512_loadu_si512(acoff);
