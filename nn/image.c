@@ -592,8 +592,8 @@ static tjscalingfactor jpeg_pick_scale(int w, int h, int min_w, int min_h)
 
 /* Decodes a JPEG to gray at the smallest scale that is >= min_w x min_h.
  * *pixels is malloc'ed, *w x *h its (scaled) size; ow/oh the original size. */
-static int jpeg_decode(const uint8_t *data, size_t len, const img_limits *lim, int min_w,
-                       int min_h, uint8_t **pixels, int *w, int *h, int *ow, int *oh,
+static int jpeg_decode(jpeg_dc_cache *cache, const uint8_t *data, size_t len, const img_limits *lim,
+                       int min_w, int min_h, uint8_t **pixels, int *w, int *h, int *ow, int *oh,
                        char *err, size_t errlen)
 {
     int rc, jw = 0, jh = 0, subsamp = 0, cs = 0;
@@ -645,7 +645,7 @@ static int jpeg_decode(const uint8_t *data, size_t len, const img_limits *lim, i
      * first component), and leaves any file it does not take (or that is
      * damaged) to TurboJPEG. */
     if ((cs == TJCS_GRAY || cs == TJCS_YCbCr) && sf.num == 1 && sf.denom == 8 &&
-        jpeg_dc_decode(data, len, buf, sw, sh)) {
+        jpeg_dc_decode_cached(cache, data, len, buf, sw, sh, JPEG_DC_LANES_AUTO)) {
         rc = IMG_OK; /* one scan, then EOI: jpeg_dc_decode takes no other */
     } else if (jpeg_count_scans(data, len, JPEG_MAX_SCANS) > JPEG_MAX_SCANS) {
         /* Counted only for TurboJPEG: the walk over every byte was 2.3% of
@@ -676,8 +676,8 @@ out:
 /* ---- public API ------------------------------------------------------------------ */
 
 /* Common front end: argument checks, sniffing, then the format decoder. */
-static int decode_any(const uint8_t *data, size_t len, const img_limits *lim, int min_w,
-                      int min_h, uint8_t **pixels, int *w, int *h, int *ow, int *oh,
+static int decode_any(jpeg_dc_cache *cache, const uint8_t *data, size_t len, const img_limits *lim,
+                      int min_w, int min_h, uint8_t **pixels, int *w, int *h, int *ow, int *oh,
                       char *err, size_t errlen)
 {
     img_limits def;
@@ -693,7 +693,7 @@ static int decode_any(const uint8_t *data, size_t len, const img_limits *lim, in
     if (fmt < 0)
         return fmt;
     if (fmt == FMT_JPEG)
-        return jpeg_decode(data, len, lim, min_w, min_h, pixels, w, h, ow, oh, err, errlen);
+        return jpeg_decode(cache, data, len, lim, min_w, min_h, pixels, w, h, ow, oh, err, errlen);
     int rc = png_decode(data, len, lim, pixels, w, h, err, errlen);
     if (rc == IMG_OK) {
         *ow = *w;
@@ -707,12 +707,20 @@ int img_decode_gray(const uint8_t *data, size_t len, const img_limits *lim,
 {
     int ow, oh;
     *pixels = NULL;
-    return decode_any(data, len, lim, 0, 0, pixels, w, h, &ow, &oh, err, errlen);
+    return decode_any(NULL, data, len, lim, 0, 0, pixels, w, h, &ow, &oh, err, errlen);
 }
 
 int img_decode_gray_resized(const uint8_t *data, size_t len, const img_limits *lim,
                             int out_w, int out_h, uint8_t *out,
                             int *orig_w, int *orig_h, char *err, size_t errlen)
+{
+    return img_decode_gray_resized_cached(NULL, data, len, lim, out_w, out_h, out, orig_w, orig_h, err,
+                                          errlen);
+}
+
+int img_decode_gray_resized_cached(jpeg_dc_cache *cache, const uint8_t *data, size_t len,
+                                   const img_limits *lim, int out_w, int out_h, uint8_t *out,
+                                   int *orig_w, int *orig_h, char *err, size_t errlen)
 {
     if (out_w <= 0 || out_h <= 0) {
         /* A caller bug rather than bad input; there is no better code for it. */
@@ -721,7 +729,7 @@ int img_decode_gray_resized(const uint8_t *data, size_t len, const img_limits *l
     }
     uint8_t *px = NULL;
     int w = 0, h = 0, ow = 0, oh = 0;
-    int rc = decode_any(data, len, lim, out_w, out_h, &px, &w, &h, &ow, &oh, err, errlen);
+    int rc = decode_any(cache, data, len, lim, out_w, out_h, &px, &w, &h, &ow, &oh, err, errlen);
     if (rc != IMG_OK)
         return rc;
     img_resize_area(px, w, h, out, out_w, out_h);

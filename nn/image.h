@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "jpeg_dc.h"
 
 enum {
     IMG_OK = 0,
@@ -44,6 +45,13 @@ const char *img_strerror_code(int err);
 int img_decode_gray_resized(const uint8_t *data, size_t len, const img_limits *lim,
                             int out_w, int out_h, uint8_t *out,
                             int *orig_w, int *orig_h, char *err, size_t errlen);
+
+/* img_decode_gray_resized with the Huffman tables of JPEGs decoded at 1/8
+ * scale kept in cache (jpeg_dc.h) for the calling thread's next images;
+ * NULL: none kept. */
+int img_decode_gray_resized_cached(jpeg_dc_cache *cache, const uint8_t *data, size_t len,
+                                   const img_limits *lim, int out_w, int out_h, uint8_t *out,
+                                   int *orig_w, int *orig_h, char *err, size_t errlen);
 
 /* Decodes to full-size 8-bit grayscale; *pixels is malloc'ed (caller frees). */
 int img_decode_gray(const uint8_t *data, size_t len, const img_limits *lim,

@@ -236,6 +236,9 @@ static inline int read_dc(bit_reader *b, const huff_dec *t, int32_t *diff)
 typedef struct {
     int nblk;
     const huff_dec *dc[MAX_BLOCKS_IN_MCU], *ac[MAX_BLOCKS_IN_MCU];
+    /* the DC lookup of the lanes: the DC code and the AC codes after it,
+     * from a PAIR_BITS-bit window, in the same object as the tables */
+    const uint32_t *dc_merged[MAX_BLOCKS_IN_MCU];
     int is_luma[MAX_BLOCKS_IN_MCU];
 } lanes_mcu;
 

@@ -274,8 +274,7 @@ group_entry(const lane_group *g, const step_consts *K, const char *tabs, __m512i
      * bits (huff_pairs), one lookup as for any other code. */
     idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(w, _mm512_permutexvar_epi32(g->kc, K->long_from)),
                                 _mm512_permutexvar_epi32(g->kc, K->long_off), _mm512_srli_epi32(bits, 16));
-    idx = _mm512_mask_add_epi32(idx, isdc, _mm512_permutexvar_epi32(g->kc, K->dcoff),
-                                _mm512_srli_epi32(bits, 32 - LUT_BITS));
+    idx = _mm512_mask_add_epi32(idx, isdc, _mm512_permutexvar_epi32(g->kc, K->dcoff), w);
     return _mm512_i32gather_epi32(idx, (const void *)tabs, 4);
 }
 
@@ -385,7 +384,7 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
     uint32_t dcoff[16] = {0}, acoff[16] = {0}, long_from[16] = {0}, long_off[16] = {0}, luma[16] = {0};
     for (int c = 0; c < m->nblk; c++) {
         /* in entries: the gathers scale by 4, one shift less before each */
-        dcoff[c] = (uint32_t)(((const char *)m->dc[c]->lut - (const char *)tabs) / 4);
+        dcoff[c] = (uint32_t)(((const char *)m->dc_merged[c] - (const char *)tabs) / 4);
         acoff[c] = (uint32_t)(((const char *)m->ac[c]->pair - (const char *)tabs) / 4);
         luma[c] = (uint32_t)m->is_luma[c];
         long_from[c] = m->ac[c]->long_from;

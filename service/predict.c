@@ -125,12 +125,12 @@ static void fail_image(predict_job *job, int rc, const char *msg)
 
 /* The whole image is one face crop: decoded straight to the model's input
  * size into pixels (side x side). Returns 0, or -1 with the job's error set. */
-static int decode_crop(predict_job *job, int side, const uint8_t *data, size_t len,
+static int decode_crop(predict_job *job, const wp_ctx *ctx, int side, const uint8_t *data, size_t len,
                        uint8_t *pixels, int *w, int *h)
 {
     char msg[256] = "";
-    int rc = img_decode_gray_resized(data, len, &job->limits, side, side, pixels, w, h, msg,
-                                     sizeof msg);
+    int rc = img_decode_gray_resized_cached(ctx->jpeg, data, len, &job->limits, side, side, pixels, w, h,
+                                            msg, sizeof msg);
     if (rc != IMG_OK) {
         fail_image(job, rc, msg);
         return -1;
@@ -192,7 +192,7 @@ static int prepare(predict_job *job, const wp_ctx *ctx, uint8_t *pixels, int *w,
     }
     const int side = ctx->info->input_size;
     if (job->faces == FACES_NONE || !job->cascade) {
-        if (!decode_crop(job, side, data, len, pixels, w, h)) what = PREP_CROP;
+        if (!decode_crop(job, ctx, side, data, len, pixels, w, h)) what = PREP_CROP;
         goto done;
     }
     /* Detection needs the full-size image; the decoder checks the limits
@@ -207,7 +207,7 @@ static int prepare(predict_job *job, const wp_ctx *ctx, uint8_t *pixels, int *w,
     if (job->faces == FACES_AUTO && gw <= job->crop_max_side && gh <= job->crop_max_side) {
         /* Small enough to be a crop already: classified exactly as before
          * face detection existed (same decoder path, same pixels). */
-        if (!decode_crop(job, side, data, len, pixels, w, h)) what = PREP_CROP;
+        if (!decode_crop(job, ctx, side, data, len, pixels, w, h)) what = PREP_CROP;
         goto done;
     }
     predict_faces(job, ctx, gray, gw, gh);

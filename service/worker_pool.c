@@ -24,6 +24,7 @@ typedef struct {
     int started;
     nn_model *model;  /* private copy */
     nn_ws *ws;
+    jpeg_dc_cache *jpeg; /* Huffman tables of the large JPEGs it decoded */
     svc_model *info;  /* what model was copied from (referenced) */
     unsigned gen;     /* generation of info */
     int precision;    /* NN_PRECISION_* asked of model */
@@ -199,7 +200,7 @@ static void *worker_main(void *arg)
             sm_unref(latest);
         }
         double t0 = nn_now_s();
-        wp_ctx ctx = {w->model, w->ws, w->info, w->index};
+        wp_ctx ctx = {w->model, w->ws, w->info, w->index, w->jpeg};
         for (int i = 0; i < n; i++) args[i] = batch[i].arg;
         batch[0].run(args, n, &ctx);
         double dt = nn_now_s() - t0;
@@ -246,6 +247,7 @@ wp_pool *wp_create(svc_model *model, const wp_config *cfg, char *err, size_t err
         /* Copies are made here rather than lazily so that running out of
          * memory shows at start-up, not on the first request. */
         if (worker_adopt(w, model)) goto oom;
+        w->jpeg = jpeg_dc_cache_new(); /* NULL: the tables are built per image */
     }
     for (int i = 0; i < p->nworkers; i++) {
         if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i])) {
@@ -375,6 +377,7 @@ void wp_destroy(wp_pool *p)
         if (w->started) pthread_join(w->thread, NULL);
         if (w->ws) nn_ws_free(w->ws);
         if (w->model) nn_model_free(w->model);
+        jpeg_dc_cache_free(w->jpeg);
         sm_unref(w->info);
         if (p->wake_ready) pthread_cond_destroy(&w->wake);
     }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "jpeg_dc.h"
 #include "model_ref.h"
 
 typedef struct wp_pool wp_pool;
@@ -21,6 +22,7 @@ typedef struct {
     nn_ws *ws;               /* the worker's scratch memory */
     const svc_model *info;   /* the model the copy was made from */
     int worker;              /* index, 0..workers-1 */
+    jpeg_dc_cache *jpeg;     /* the worker's JPEG tables (NULL: none kept) */
 } wp_ctx;
 
 /* Runs n jobs (1 <= n <= the pool's max_batch) that were queued with the

@@ -128,6 +128,10 @@ static int tj_eighth(const uint8_t *d, size_t len, uint8_t *ref, int sw, int sh)
 /* Files the lanes (nn/jpeg_dc_lanes.c) decoded, in check_file's forced
  * runs and in its default ones. */
 static int lanes_forced, lanes_default;
+/* One table cache for every file the tests decode, as a service worker
+ * keeps one for every upload: files with other tables (plain, optimized,
+ * gray, damaged) come in turn, and each must decode as without it. */
+static jpeg_dc_cache *cache;
 
 /* Returns 1 when the fast path took the file (and then checks that TurboJPEG
  * decodes it too, to the same pixels), 0 when it left it, -1 when TurboJPEG
@@ -151,10 +155,14 @@ static int check_file(const uint8_t *d, size_t len, const char *what)
     int took = jpeg_dc_decode(d, len, got, sw, sh);
     int rc = took ? tj_eighth(d, len, ref, sw, sh) : 0;
     ck_assert_msg(rc == 0, "%s: the fast path took a file TurboJPEG refuses", what);
-    static const char *mode[] = {"sequential", "default", "lanes forced"};
-    for (int lanes = JPEG_DC_LANES_NEVER; lanes <= JPEG_DC_LANES_ALWAYS; lanes++) {
+    static const char *mode[] = {"sequential", "default", "lanes forced", "cached tables"};
+    if (!cache)
+        ck_assert_ptr_nonnull(cache = jpeg_dc_cache_new());
+    for (int lanes = JPEG_DC_LANES_NEVER; lanes <= JPEG_DC_LANES_ALWAYS + 1; lanes++) {
         memset(got, 0, (size_t)sw * sh);
-        int how = jpeg_dc_decode_how(d, len, got, sw, sh, lanes);
+        int how = lanes <= JPEG_DC_LANES_ALWAYS ? jpeg_dc_decode_how(d, len, got, sw, sh, lanes)
+                                                : jpeg_dc_decode_cached(cache, d, len, got, sw, sh,
+                                                                        JPEG_DC_LANES_AUTO);
         ck_assert_msg((how != 0) == took, "%s: %s %s it, jpeg_dc_decode %s", what, mode[lanes],
                       how ? "took" : "left", took ? "took" : "left");
         lanes_forced += lanes == JPEG_DC_LANES_ALWAYS && how == 2;

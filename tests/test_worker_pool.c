@@ -398,7 +398,7 @@ START_TEST(test_batch_answers_equal_single)
         nn_model_set_precision(mine, (nn_precision)precisions[pi]);
         nn_ws *ws = nn_ws_create(mine, N);
         ck_assert_ptr_nonnull(ws);
-        wp_ctx ctx = {mine, ws, sm, 0};
+        wp_ctx ctx = {mine, ws, sm, 0, NULL};
         for (int ti = 0; ti < 2; ti++) {
             predict_job single[N], batch[N];
             predict_job *ptrs[N];
