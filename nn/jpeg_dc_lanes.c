@@ -54,9 +54,14 @@
 #define LANES_AVX512 __attribute__((target("avx512f,avx512bw")))
 #define GROUPS 4
 #define NLANES (16 * GROUPS)
-#define HEAD 16  /* block starts noted at a lane's start */
-#define TAIL 16  /* block starts noted past its part's end */
-#define EVERY 32 /* and every EVERY-th block start in between */
+/* Block starts noted at a lane's start (HEAD), past its part's end (TAIL)
+ * and every EVERY-th in between. 16, 16 and 32 before: 8, 8 and 64 took the
+ * 1920x1080 photo's decoding from 0.512 to 0.500 ms, and the lanes, forced
+ * on, joined in as many of the test files and FER2013 images (32,238 of
+ * 32,316 against 32,237). */
+#define HEAD 8
+#define TAIL 8
+#define EVERY 64
 /* A lane that ran this far past the stream's end is lost (lanes_run looks
  * every 64 steps, and reads stay inside STREAM_PAD: a gather reads 4 bytes
  * at pos / 8, a slow step 8). */
