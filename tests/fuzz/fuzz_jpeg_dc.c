@@ -4,7 +4,9 @@
  * The decoder is called at 1/8 whatever the size, so small inputs reach all
  * of it (the service only calls it for images of 384 px and more), once
  * walking the scan itself and once with the lanes of nn/jpeg_dc_lanes.c
- * forced on, which must agree. */
+ * forced on, which must agree; and a third time with the lanes and one
+ * table cache kept across inputs (jpeg_dc_cache, as a service worker keeps
+ * one), whose tables each input's must replace or match. */
 #include <string.h>
 #include <turbojpeg.h>
 
@@ -27,11 +29,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *got = malloc((size_t)sw * (size_t)sh), *ref = malloc((size_t)sw * (size_t)sh);
     FUZZ_CHECK(got != NULL && ref != NULL);
     /* the sequential walk, and the lanes whenever they can (small scans
-     * included): the same verdict, and when taken TurboJPEG's pixels */
+     * included), without and with the cache: the same verdict, and when
+     * taken TurboJPEG's pixels */
+    static jpeg_dc_cache *cache;
+    if (!cache)
+        FUZZ_CHECK((cache = jpeg_dc_cache_new()) != NULL);
     int took = 0;
-    for (int lanes = JPEG_DC_LANES_NEVER; lanes <= JPEG_DC_LANES_ALWAYS; lanes += 2) {
-        int t = jpeg_dc_decode_how(data, size, got, sw, sh, lanes) != 0;
-        if (lanes == JPEG_DC_LANES_NEVER)
+    for (int mode = 0; mode < 3; mode++) {
+        int t = mode == 0   ? jpeg_dc_decode_how(data, size, got, sw, sh, JPEG_DC_LANES_NEVER) != 0
+                : mode == 1 ? jpeg_dc_decode_how(data, size, got, sw, sh, JPEG_DC_LANES_ALWAYS) != 0
+                            : jpeg_dc_decode_cached(cache, data, size, got, sw, sh, JPEG_DC_LANES_ALWAYS) != 0;
+        if (mode == 0)
             took = t;
         FUZZ_CHECK(t == took);
         if (!t)
