@@ -19,12 +19,13 @@
  *
  * Speed. A 1920x1080 photo at quality 90 has about 675,000 AC codes and this
  * only needs to skip them. Each AC table becomes a 2^PAIR_BITS lookup indexed
- * by the next bits of the stream, whose entry covers up to two codes: each
- * code's length plus the length of the value bits after it (skipped together)
- * and how far it moves along the block (run + 1, 16 for a run of 16 zeros, 64
- * for end of block). DC tables get a 2^LUT_BITS lookup of length and value
- * size. Codes longer than PAIR_BITS get a second table of 16 entries under
- * their first PAIR_BITS bits (huff_pairs). The stream is unstuffed (FF 00 ->
+ * by the next bits of the stream, whose entry covers up to PAIR_CODES codes:
+ * their lengths plus the lengths of the value bits after them (skipped
+ * together) and how far they move along the block (run + 1, 16 for a run of
+ * 16 zeros, 64 for end of block). DC tables get a 2^LUT_BITS lookup of length
+ * and value size, in the same form. Codes longer than PAIR_BITS get a second
+ * table of 1 << LONG_BITS entries under their first PAIR_BITS bits
+ * (huff_pairs). The stream is unstuffed (FF 00 ->
  * FF) into a padded buffer first, so the bit reader can load 8 bytes at a
  * time without looking for markers. A large scan without restart markers is
  * walked by nn/jpeg_dc_lanes.c, 64 parts at once with AVX-512, when the CPU
@@ -254,13 +255,17 @@ static void huff_window(uint16_t *tab, int bits, const int *size, const int *cod
 }
 
 /* The AC pair table: for every PAIR_BITS-bit window, the first code in it
- * (its bits with the value bits after it, b1, and its advance a1) and, when
- * the whole code of a second one fits in the window too and the first did
- * not end the block, both together (btot, atot); else btot = b1, atot = a1.
- * Entry: btot | atot << 8 | b1 << 16 | a1 << 24, 0 when the first code is
- * longer than the window. Two codes per lookup halves the chain of dependent
- * table loads that bounds this decoder's speed (about 5 bits per code in a
- * photo at quality 90).
+ * (its bits with the value bits after it, b1, and its advance a1) and, while
+ * the whole code of a next one fits in the window too and the last did not
+ * end the block, up to PAIR_CODES of them together (btot, atot, PAIR_EOB
+ * when the last is an end of block); else btot = b1, atot = a1. Entry: btot
+ * | PAIR_EOB | atot << 8 | b1 << 16 | a1 << 24, 0 when the first code is
+ * longer than the window. Several codes per lookup shorten the chain of
+ * dependent table loads that bounds this decoder's speed (about 5 bits per
+ * code in a photo at quality 90). ac_step takes them all while the block
+ * goes on, and at its end when the last is its end of block and the block
+ * did not end before it; else the first alone (a block whose last
+ * coefficient ended it).
  *
  * Built from a table of single codes (length | value << 4 for every window
  * that starts with a code of at most PAIR_BITS bits), filled code by code:

@@ -10,12 +10,13 @@
 #include <string.h>
 
 #define LUT_BITS 10 /* the DC tables' lookup */
-/* The AC tables' lookup, of up to two codes at once (see huff_pairs). */
+/* The AC tables' lookup, of up to PAIR_CODES codes at once (see huff_pairs). */
 #define PAIR_BITS 12
 /* Windows of the pair table that start a code longer than PAIR_BITS bits
- * (at most 16) get a second table of 16 entries, indexed by the next 4
- * bits, for up to this many of them (a photo's 16-bit AC codes were 2,743
- * lookups a 1920x1080 one, each a canonical decoding before). */
+ * (at most 16) get a second table of 1 << LONG_BITS entries, indexed by the
+ * next LONG_BITS bits, for up to this many of them (a photo's 16-bit AC
+ * codes were 2,743 lookups a 1920x1080 one, each a canonical decoding
+ * before). */
 #define LONG_PREFIXES 32
 /* The second tables' entries: indexed by the bits after the window, up to
  * 16 in all (JPEG's longest code). */
@@ -143,7 +144,7 @@ static inline unsigned ac_single(bit_reader *b, const huff_dec *t)
     return (unsigned)(len + (v & 15)) | (unsigned)ac_advance(v) << 5;
 }
 
-/* One lookup in the pair table (huff_pairs): moves past one or two codes.
+/* One lookup in the pair table (huff_pairs): moves past one to PAIR_CODES codes.
  * top: b->bits as it was before the refill that preceded this step (see
  * skip_ac). Returns 1 while the block goes on, 0 at its end, -1 on an
  * invalid code. */

@@ -15,9 +15,14 @@
  * After a few blocks it stands where the true walk stands: the same bit, at
  * a block start, at the same block of the MCU; from then on it is exact. The
  * lanes are the 16 lanes of GROUPS AVX-512 vectors, stepped together: one
- * gather for each lane's next 32 bits, one for its table entry (the DC lookup
- * or the pair table of jpeg_dc.c, with its second tables for codes longer
- * than 12 bits), so GROUPS x 16 lookups share the latency one lookup had.
+ * gather for each lane's next 32 bits, one for its table entry (the pair
+ * table of jpeg_dc.c, up to four AC codes, its second tables for codes
+ * longer than PAIR_BITS found by index arithmetic; at a block's start
+ * lanes_dc_table's entry, the DC code and the AC codes after it), so GROUPS
+ * x 16 lookups share the latency one lookup had. A DC entry has the pair
+ * entries' form, so the two take one path without masks; a step's cost
+ * followed its masked operations and branches, and then its count, not its
+ * arithmetic (bench/README.md, "What a step of the lanes costs").
  * Codes the tables do not hold are decoded one lane at a time
  * (lane_step_slow); an invalid one sends a lane that has not joined yet on
  * from the next bit.
