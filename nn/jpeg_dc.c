@@ -274,11 +274,11 @@ static void huff_window(uint16_t *tab, int bits, const int *size, const int *cod
  * be a prefix of a longer one). Decoding each window by searching the code
  * lengths, twice, took 2.5% of a 1920x1080 JPEG's decoding, per request.
  *
- * The windows that start a longer code (at most 16 bits, so the next 4 bits
- * finish it) are the last ones, from t->long_from on (canonical codes grow
+ * The windows that start a longer code (at most 16 bits, so the next
+ * LONG_BITS bits finish it) are the last ones, from t->long_from on (canonical codes grow
  * with their length). When there are at most LONG_PREFIXES of them, each
- * gets PAIR_LONG and the index of its table of 16 single-code entries in
- * pair format, in their order after the pair table, so that window x's
+ * gets PAIR_LONG and the index of its table of 1 << LONG_BITS single-code
+ * entries in pair format, in their order after the pair table, so that window x's
  * table is at (1 << PAIR_BITS) + (x - long_from) << LONG_BITS: jpeg_dc_lanes.c
  * computes the index of a long code's entry instead of looking it up
  * first. The photo's 2,743 16-bit codes each cost a canonical decoding
@@ -393,11 +393,6 @@ static inline uint8_t dc_pixel(uint32_t dc_sum, int q)
 
 /* ---- the scan ------------------------------------------------------------------ */
 
-/* Unstuffs the entropy-coded data starting at d[i] into out (FF 00 -> FF),
- * up to the first marker that is not RSTn. The byte offset in out of each
- * RSTn goes to rst_at[] and its number to rst_num[] (at most max_rst; more
- * makes it fail). Returns the number of bytes written, or (size_t)-1; *marker
- * gets the marker that ended the data (0 if the file ended first). */
 #if defined(__x86_64__) && defined(__GNUC__)
 /* unstuff's copy of whole 64-byte pieces whose every FF is a stuffed one
  * (followed by 00 in the piece), without a branch on where they are: the
@@ -423,6 +418,12 @@ copy_stuffed64(const uint8_t *d, size_t len, size_t *i, uint8_t *out, size_t *o)
     }
 }
 #endif
+
+/* Unstuffs the entropy-coded data starting at d[i] into out (FF 00 -> FF),
+ * up to the first marker that is not RSTn. The byte offset in out of each
+ * RSTn goes to rst_at[] and its number to rst_num[] (at most max_rst; more
+ * makes it fail). Returns the number of bytes written, or (size_t)-1; *marker
+ * gets the marker that ended the data (0 if the file ended first). */
 
 static size_t unstuff(const uint8_t *d, size_t len, size_t i, uint8_t *out, size_t *rst_at,
                       uint8_t *rst_num, size_t max_rst, size_t *nrst, int *marker)
@@ -551,14 +552,13 @@ int jpeg_dc_decode_how(const uint8_t *data, size_t len, uint8_t *out, int ow, in
 /* Tables DC 0..3 and AC 0..3, as jpeg_dc_decode_cached numbers them: table
  * k holds what spec[k] builds when bit k of valid is set. The lanes' DC
  * tables (lanes_dc_table) follow in the same object, as the lanes find
- * every table from tabs: merged[i] is DC table key[i] & 3's with AC table
- * key[i] >> 2's, when key[i] is set (+ 1). */
+ * every table by its offset from tabs. */
 struct jpeg_dc_cache {
     huff_dec tabs[8];
     uint32_t merged[4][1 << PAIR_BITS];
     huff_spec spec[8];
     unsigned valid;
-    uint8_t key[4];
+    uint8_t key[4]; /* 1 + DC table + 4 x AC table of merged[i]; 0: none */
 };
 
 jpeg_dc_cache *jpeg_dc_cache_new(void)
@@ -718,23 +718,37 @@ int jpeg_dc_decode_cached(jpeg_dc_cache *cache, const uint8_t *data, size_t len,
         (nbytes >= JPEG_DC_LANES_MIN_BYTES || lanes == JPEG_DC_LANES_ALWAYS)) {
         lanes_mcu lm = {.nblk = nblk};
         int nl = 0;
+        /* The lanes' DC table of each block (lanes_dc_table), one per pair
+         * of tables, found in cache or built there. A scan has at most 4
+         * components and so 4 pairs: when those not in cache do not fit in
+         * its empty slots, all are emptied first, so that none this scan
+         * uses is overwritten. */
+        uint8_t key[MAX_BLOCKS_IN_MCU];
+        int missing = 0, empty = 0;
+        for (int k = 0; k < nblk; k++) {
+            key[k] = (uint8_t)(1 + (blk[k].dc - tabs) + 4 * (blk[k].ac - tabs - 4));
+            int seen = 0, in_cache = 0;
+            for (int j = 0; j < k; j++)
+                seen |= key[j] == key[k];
+            for (int i = 0; i < 4; i++)
+                in_cache |= cache->key[i] == key[k];
+            missing += !seen && !in_cache;
+        }
+        for (int i = 0; i < 4; i++)
+            empty += !cache->key[i];
+        if (missing > empty)
+            memset(cache->key, 0, sizeof cache->key);
         for (int k = 0; k < nblk; k++) {
             lm.dc[k] = blk[k].dc;
             lm.ac[k] = blk[k].ac;
             lm.is_luma[k] = blk[k].is_luma;
             nl += blk[k].is_luma;
-            /* its DC table for the lanes: found or built in a slot of cache */
-            const uint8_t key = (uint8_t)(1 + (blk[k].dc - tabs) + 4 * (blk[k].ac - tabs - 4));
             int slot = 0;
-            while (slot < 4 && cache->key[slot] && cache->key[slot] != key)
-                slot++;
-            if (slot == 4) { /* more pairs of tables than slots: start over */
-                memset(cache->key, 0, sizeof cache->key);
-                slot = 0;
-            }
-            if (cache->key[slot] != key) {
+            while (slot < 3 && cache->key[slot] && cache->key[slot] != key[k])
+                slot++; /* the used slots come first, and one is free: see above */
+            if (cache->key[slot] != key[k]) {
                 lanes_dc_table(cache->merged[slot], blk[k].dc, blk[k].ac);
-                cache->key[slot] = key;
+                cache->key[slot] = key[k];
             }
             lm.dc_merged[k] = cache->merged[slot];
         }

@@ -337,6 +337,81 @@ END_TEST
 
 /* Large uploads take the fast path through the public API: a 1920x1080
  * photo-like JPEG resized to 48x48 equals TurboJPEG's 1/8 decode resized. */
+/* A gray (ncomp 1) or YCbCr JPEG whose component c uses DC table dc[c] and
+ * AC table ac[c] (0..3; libjpeg's standard tables, 2 and 3 copies of 0 and
+ * 1, so that every file with the same numbers has the same tables). */
+static uint8_t *encode_numbered(int ncomp, const int *dc, const int *ac, unsigned seed, size_t *len)
+{
+    enc_spec s = {256, 192, ncomp, 1, 1, 1, 1, 80, 0, 0, 0, 0, 0, seed};
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    unsigned char *out = NULL;
+    unsigned long outlen = 0;
+    uint8_t *px = make_pixels(&s);
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &out, &outlen);
+    ci.image_width = (JDIMENSION)s.w;
+    ci.image_height = (JDIMENSION)s.h;
+    ci.input_components = ncomp;
+    ci.in_color_space = ncomp == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, s.quality, TRUE);
+    for (int t = 2; t < 4; t++) {
+        ci.dc_huff_tbl_ptrs[t] = jpeg_alloc_huff_table((j_common_ptr)&ci);
+        ci.ac_huff_tbl_ptrs[t] = jpeg_alloc_huff_table((j_common_ptr)&ci);
+        *ci.dc_huff_tbl_ptrs[t] = *ci.dc_huff_tbl_ptrs[t - 2];
+        *ci.ac_huff_tbl_ptrs[t] = *ci.ac_huff_tbl_ptrs[t - 2];
+    }
+    for (int c = 0; c < ncomp; c++) {
+        ci.comp_info[c].dc_tbl_no = dc[c];
+        ci.comp_info[c].ac_tbl_no = ac[c];
+    }
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = px + (size_t)ci.next_scanline * s.w * ncomp;
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    free(px);
+    *len = outlen;
+    return out;
+}
+
+/* The cache's slots for the lanes' DC tables, one per pair of DC and AC
+ * table: once every table is built, a YCbCr file with pairs (0,0), (1,1),
+ * (2,2) and a gray one with (3,3) fill the four slots, (0,0) first; the next
+ * YCbCr file uses (0,0), which is there, and (1,2), which is not. Every
+ * file, lanes forced on, decodes to TurboJPEG's pixels. (Found in review:
+ * the new pair once went into the slot the file's first block had just
+ * found, slot 0.) */
+START_TEST(test_cache_slots)
+{
+    jpeg_dc_cache *c = jpeg_dc_cache_new();
+    ck_assert_ptr_nonnull(c);
+    static const struct {
+        int ncomp, dc[3], ac[3];
+    } seq[] = {{1, {3}, {3}}, {3, {0, 1, 2}, {0, 1, 2}}, {1, {3}, {3}}, {3, {0, 1, 1}, {0, 2, 2}},
+               {1, {0}, {0}}, {3, {3, 2, 1}, {3, 0, 1}}, {1, {1}, {2}}};
+    const int n = (int)(sizeof seq / sizeof seq[0]);
+    for (int f = 0; f < 2 * n; f++) {
+        const int i = f % n, ncomp = seq[i].ncomp;
+        size_t len;
+        uint8_t *d = encode_numbered(ncomp, seq[i].dc, seq[i].ac, (unsigned)i, &len);
+        uint8_t ref[32 * 24], got[32 * 24];
+        ck_assert_int_eq(tj_eighth(d, len, ref, 32, 24), 0);
+        memset(got, 0, sizeof got);
+        const int how = jpeg_dc_decode_cached(c, d, len, got, 32, 24, JPEG_DC_LANES_ALWAYS);
+        ck_assert_msg(how == (jpeg_lanes_supported() ? 2 : 1), "file %d: decoded by %d", f, how);
+        ck_assert_msg(!memcmp(got, ref, sizeof ref), "file %d (%d components): pixels differ from TurboJPEG's",
+                      f, ncomp);
+        free(d);
+    }
+    jpeg_dc_cache_free(c);
+}
+END_TEST
+
 START_TEST(test_large_upload_path)
 {
     enc_spec s = {1920, 1080, 3, 2, 2, 1, 1, 90, 0, 0, 0, 0, 0, 5};
@@ -403,6 +478,7 @@ static Suite *jpeg_dc_suite(void)
     tcase_add_test(tc, test_leaves_the_rest);
     tcase_add_test(tc, test_damaged_files);
     tcase_add_test(tc, test_large_upload_path);
+    tcase_add_test(tc, test_cache_slots);
     tcase_add_test(tc, test_shared_files);
     suite_add_tcase(s, tc);
     return s;
