@@ -71,10 +71,6 @@
  * every 64 steps, and reads stay inside STREAM_PAD: a gather reads 4 bytes
  * at pos / 8, a slow step 8). */
 #define OVERRUN_BITS (8 * 1024)
-#ifdef LANES_DEBUG
-static long dbg_lng, dbg_slow, dbg_note, dbg_first;
-#define slow_dbg(g, e, isdc) 0
-#endif
 
 /* The lanes' block starts, as noted: field[l * cap + i] is lane l's i-th
  * note. The bit, the block of the MCU, the luma and all blocks the lane
@@ -208,9 +204,9 @@ typedef struct {
 /* The constants of a step. */
 typedef struct {
     __m512i bswap, dcoff, acoff, long_from, long_off, luma, nblk;
-    /* kept here, where a step reads them as memory operands: set1 in the
-     * step made GCC rebuild each one from a register every step */
-    __m512i one, v7, v15, v31, v32, v63, v255, v256, vffff, vff00, k64, k128, eob;
+    /* set once here: set1 in the step had GCC rebuild each one from a
+     * general register every step */
+    __m512i one, v7, v31, v32, v63, v255, v256, vffff, vff00, k64, k128, eob;
 } step_consts;
 
 LANES_AVX512 static void group_spill(const lane_group *g, lane_state *s)
@@ -316,9 +312,6 @@ group_step(lanes_walk *w, lane_group *g, const step_consts *K, int gi,
     __m512i knew = _mm512_mask_mov_epi32(c1, cont, k2c);
     const __mmask16 first = _mm512_mask_cmpge_epu32_mask(end, k2c, K->k128) |
                             (end & (__mmask16)~_mm512_test_epi32_mask(e, K->eob));
-#ifdef LANES_DEBUG
-    dbg_first += first != 0;
-#endif
     if (first) {
         const __m512i k1c =
             _mm512_add_epi32(kc, _mm512_and_si512(_mm512_srli_epi32(e, 16), K->vff00));
@@ -349,9 +342,6 @@ group_step(lanes_walk *w, lane_group *g, const step_consts *K, int gi,
 
     const __mmask16 tail = _mm512_mask_cmpge_epu32_mask(end, g->pos, g->end);
     const __mmask16 note = tail | _mm512_mask_cmpeq_epi32_mask(end, g->jall, g->next);
-#ifdef LANES_DEBUG
-    dbg_note += note != 0;
-#endif
     if (note) {
         const lane_notes *n = &w->notes;
         const __m512i at = _mm512_add_epi32(g->note_at, _mm512_slli_epi32(g->nnote, 2));
@@ -372,9 +362,6 @@ group_step(lanes_walk *w, lane_group *g, const step_consts *K, int gi,
                                    _mm512_set1_epi32(-1));
         g->next = _mm512_mask_mov_epi32(g->next, note, nx);
     }
-#ifdef LANES_DEBUG
-    dbg_slow += slow != 0;
-#endif
     if (slow) {
         lane_state st[16];
         w->nlog = *nlog;
@@ -411,7 +398,6 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
     K.bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
     K.one = _mm512_set1_epi32(1);
     K.v7 = _mm512_set1_epi32(7);
-    K.v15 = _mm512_set1_epi32(15);
     K.v31 = _mm512_set1_epi32(31);
     K.v32 = _mm512_set1_epi32(32);
     K.v63 = _mm512_set1_epi32(63);
@@ -441,8 +427,7 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
     const char *t = (const char *)tabs;
     const __m512i far = _mm512_set1_epi32((int)(w->nbits + OVERRUN_BITS));
     size_t nlog = w->nlog; /* w->nlog only around slow steps: a register, not memory, between */
-    unsigned it;
-    for (it = 1;; it++) {
+    for (unsigned it = 1;; it++) {
         __mmask16 any = 0;
         for (int gi = 0; gi < GROUPS; gi++)
             any |= g[gi].live;
@@ -472,10 +457,6 @@ LANES_AVX512 static void lanes_run(lanes_walk *w, const huff_dec *tabs)
             group_step(w, &g[gi], &K, gi, bits[gi], e[gi], &nlog);
     }
     w->nlog = nlog;
-#ifdef LANES_DEBUG
-    fprintf(stderr, "rounds %u lng %ld note %ld slow %ld first %ld\n", it, dbg_lng, dbg_note, dbg_slow, dbg_first);
-    dbg_lng = dbg_note = dbg_slow = dbg_first = 0;
-#endif
     for (int gi = 0; gi < GROUPS; gi++) {
         _mm512_storeu_si512(w->nnote + gi * 16, g[gi].nnote);
         _mm512_storeu_si512(w->ntail + gi * 16, g[gi].ntail);
