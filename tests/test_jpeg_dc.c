@@ -66,7 +66,10 @@ static uint8_t *make_pixels(const enc_spec *s)
     return px;
 }
 
-static uint8_t *encode(const enc_spec *s, size_t *len)
+/* s encoded by libjpeg; with dc and ac (NULL for libjpeg's choice) component c
+ * uses DC table dc[c] and AC table ac[c], 0..3: libjpeg's standard tables,
+ * 2 and 3 copies of 0 and 1. */
+static uint8_t *encode_tables(const enc_spec *s, const int *dc, const int *ac, size_t *len)
 {
     struct jpeg_compress_struct ci;
     struct jpeg_error_mgr jerr;
@@ -82,6 +85,18 @@ static uint8_t *encode(const enc_spec *s, size_t *len)
     ci.in_color_space = s->ncomp == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(&ci);
     jpeg_set_quality(&ci, s->quality, TRUE);
+    if (dc && ac) {
+        for (int t = 2; t < 4; t++) {
+            ci.dc_huff_tbl_ptrs[t] = jpeg_alloc_huff_table((j_common_ptr)&ci);
+            ci.ac_huff_tbl_ptrs[t] = jpeg_alloc_huff_table((j_common_ptr)&ci);
+            *ci.dc_huff_tbl_ptrs[t] = *ci.dc_huff_tbl_ptrs[t - 2];
+            *ci.ac_huff_tbl_ptrs[t] = *ci.ac_huff_tbl_ptrs[t - 2];
+        }
+        for (int c = 0; c < s->ncomp; c++) {
+            ci.comp_info[c].dc_tbl_no = dc[c];
+            ci.comp_info[c].ac_tbl_no = ac[c];
+        }
+    }
     if (s->ncomp == 3) {
         ci.comp_info[0].h_samp_factor = s->yh;
         ci.comp_info[0].v_samp_factor = s->yv;
@@ -112,6 +127,11 @@ static uint8_t *encode(const enc_spec *s, size_t *len)
     free(px);
     *len = outlen;
     return out;
+}
+
+static uint8_t *encode(const enc_spec *s, size_t *len)
+{
+    return encode_tables(s, NULL, NULL, len);
 }
 
 /* TurboJPEG's 1/8-scale gray decode into ref (sw*sh bytes); returns its rc. */
@@ -337,48 +357,6 @@ END_TEST
 
 /* Large uploads take the fast path through the public API: a 1920x1080
  * photo-like JPEG resized to 48x48 equals TurboJPEG's 1/8 decode resized. */
-/* A gray (ncomp 1) or YCbCr JPEG whose component c uses DC table dc[c] and
- * AC table ac[c] (0..3; libjpeg's standard tables, 2 and 3 copies of 0 and
- * 1, so that every file with the same numbers has the same tables). */
-static uint8_t *encode_numbered(int ncomp, const int *dc, const int *ac, unsigned seed, size_t *len)
-{
-    enc_spec s = {256, 192, ncomp, 1, 1, 1, 1, 80, 0, 0, 0, 0, 0, seed};
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr jerr;
-    unsigned char *out = NULL;
-    unsigned long outlen = 0;
-    uint8_t *px = make_pixels(&s);
-    ci.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&ci);
-    jpeg_mem_dest(&ci, &out, &outlen);
-    ci.image_width = (JDIMENSION)s.w;
-    ci.image_height = (JDIMENSION)s.h;
-    ci.input_components = ncomp;
-    ci.in_color_space = ncomp == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, s.quality, TRUE);
-    for (int t = 2; t < 4; t++) {
-        ci.dc_huff_tbl_ptrs[t] = jpeg_alloc_huff_table((j_common_ptr)&ci);
-        ci.ac_huff_tbl_ptrs[t] = jpeg_alloc_huff_table((j_common_ptr)&ci);
-        *ci.dc_huff_tbl_ptrs[t] = *ci.dc_huff_tbl_ptrs[t - 2];
-        *ci.ac_huff_tbl_ptrs[t] = *ci.ac_huff_tbl_ptrs[t - 2];
-    }
-    for (int c = 0; c < ncomp; c++) {
-        ci.comp_info[c].dc_tbl_no = dc[c];
-        ci.comp_info[c].ac_tbl_no = ac[c];
-    }
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = px + (size_t)ci.next_scanline * s.w * ncomp;
-        jpeg_write_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
-    free(px);
-    *len = outlen;
-    return out;
-}
-
 /* The cache's slots for the lanes' DC tables, one per pair of DC and AC
  * table: once every table is built, a YCbCr file with pairs (0,0), (1,1),
  * (2,2) and a gray one with (3,3) fill the four slots, (0,0) first; the next
@@ -398,7 +376,9 @@ START_TEST(test_cache_slots)
     for (int f = 0; f < 2 * n; f++) {
         const int i = f % n, ncomp = seq[i].ncomp;
         size_t len;
-        uint8_t *d = encode_numbered(ncomp, seq[i].dc, seq[i].ac, (unsigned)i, &len);
+        const int y = ncomp == 3 ? 2 : 1; /* 4:2:0, libjpeg's own choice */
+        const enc_spec sp = {256, 192, ncomp, y, y, 1, 1, 80, 0, 0, 0, 0, 0, (unsigned)i};
+        uint8_t *d = encode_tables(&sp, seq[i].dc, seq[i].ac, &len);
         uint8_t ref[32 * 24], got[32 * 24];
         ck_assert_int_eq(tj_eighth(d, len, ref, 32, 24), 0);
         memset(got, 0, sizeof got);
