@@ -254,6 +254,13 @@ static void huff_window(uint16_t *tab, int bits, const int *size, const int *cod
     }
 }
 
+/* A pair entry: all its codes' bits and advance, its first code's, and
+ * whether the last code's advance (alast) is an end of block's. */
+static uint32_t pair_entry(uint32_t btot, uint32_t atot, uint32_t b1, uint32_t a1, uint32_t alast)
+{
+    return btot | (alast == 64 ? PAIR_EOB : 0) | atot << 8 | b1 << 16 | a1 << 24;
+}
+
 /* The AC pair table: for every PAIR_BITS-bit window, the first code in it
  * (its bits with the value bits after it, b1, and its advance a1) and, while
  * the whole code of a next one fits in the window too and the last did not
@@ -304,7 +311,7 @@ static void huff_pairs(huff_dec *t, const int *size, const int *code, int ncodes
                 for (uint32_t y = 0; y < 1u << LONG_BITS; y++) {
                     int len, v = huff_decode16(t, x << LONG_BITS | y, 16, &len);
                     uint32_t b = v < 0 ? 0 : (uint32_t)(len + (v & 15)), a = v < 0 ? 0 : (uint32_t)ac_advance(v);
-                    sub[y] = v < 0 ? 0 : b | (a == 64 ? PAIR_EOB : 0) | a << 8 | b << 16 | a << 24;
+                    sub[y] = v < 0 ? 0 : pair_entry(b, a, b, a, a);
                 }
                 t->pair[x] = PAIR_LONG | at;
             }
@@ -320,8 +327,7 @@ static void huff_pairs(huff_dec *t, const int *size, const int *code, int ncodes
             btot += len2 + (e2 >> 4 & 15);
             atot += a = ac_advance(e2 >> 4);
         }
-        t->pair[x] = (uint32_t)btot | (a == 64 ? PAIR_EOB : 0) | (uint32_t)atot << 8 | (uint32_t)b1 << 16 |
-                     (uint32_t)a1 << 24;
+        t->pair[x] = pair_entry((uint32_t)btot, (uint32_t)atot, (uint32_t)b1, (uint32_t)a1, (uint32_t)a);
     }
 }
 
@@ -584,21 +590,17 @@ static int same_spec(const huff_spec *a, const huff_spec *b)
     return !memcmp(a->counts, b->counts, sizeof a->counts) && !memcmp(a->vals, b->vals, n);
 }
 
-/* tabs[k] built from sp (k < 4: a DC table), or found built in cache. */
-static int tables_for(jpeg_dc_cache *cache, huff_dec *tabs, int k, const huff_spec *sp)
+/* cache->tabs[k] built from sp (k < 4: a DC table), or found built. */
+static int tables_for(jpeg_dc_cache *cache, int k, const huff_spec *sp)
 {
-    if (cache && (cache->valid >> k & 1) && same_spec(&cache->spec[k], sp))
+    if ((cache->valid >> k & 1) && same_spec(&cache->spec[k], sp))
         return 1;
-    if (cache) {
-        cache->valid &= ~(1u << k);
-        memset(cache->key, 0, sizeof cache->key); /* the lanes' DC tables built from it */
-    }
-    if (!huff_build(&tabs[k], sp, k < 4))
+    cache->valid &= ~(1u << k);
+    memset(cache->key, 0, sizeof cache->key); /* the lanes' DC tables built from it */
+    if (!huff_build(&cache->tabs[k], sp, k < 4))
         return 0;
-    if (cache) {
-        cache->spec[k] = *sp;
-        cache->valid |= 1u << k;
-    }
+    cache->spec[k] = *sp;
+    cache->valid |= 1u << k;
     return 1;
 }
 
@@ -677,12 +679,12 @@ int jpeg_dc_decode_cached(jpeg_dc_cache *cache, const uint8_t *data, size_t len,
         if (h.quant_dc[h.comp[c].tq] < 0 || !h.dc[td].defined || !h.ac[ta].defined)
             goto out; /* libjpeg would use its default tables, or fail */
         if (!(built & 1 << td)) {
-            if (!tables_for(cache, tabs, td, &h.dc[td]))
+            if (!tables_for(cache, td, &h.dc[td]))
                 goto out;
             built |= 1 << td;
         }
         if (!(built & 16 << ta)) {
-            if (!tables_for(cache, tabs, 4 + ta, &h.ac[ta]))
+            if (!tables_for(cache, 4 + ta, &h.ac[ta]))
                 goto out;
             built |= 16 << ta;
         }
